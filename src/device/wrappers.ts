@@ -1,0 +1,45 @@
+import { checkRange, checkWritable, type BlockDevice } from './block-device.js';
+import { FsError } from '../base/errors.js';
+
+/** Presents a device as read-only: every write fails with EROFS. */
+export class ReadOnlyDevice implements BlockDevice {
+  readonly readOnly = true;
+  constructor(private readonly inner: BlockDevice) {}
+  get size(): number { return this.inner.size; }
+  read(offset: number, length: number): Promise<Buffer> { return this.inner.read(offset, length); }
+  readInto(offset: number, target: Uint8Array): Promise<void> { return this.inner.readInto(offset, target); }
+  async write(): Promise<void> { checkWritable(this); }
+  async flush(): Promise<void> {}
+  close(): Promise<void> { return this.inner.close(); }
+}
+
+/**
+ * A window [offset, offset+length) of another device: a partition inside a
+ * whole-disk image. Requests are checked against the window, so nothing
+ * above can touch bytes outside the partition.
+ */
+export class OffsetDevice implements BlockDevice {
+  readonly size: number;
+  constructor(private readonly inner: BlockDevice, private readonly offset: number, length?: number) {
+    const len = length ?? inner.size - offset;
+    if (!Number.isSafeInteger(offset) || offset < 0 || len < 0 || offset + len > inner.size) {
+      throw new FsError('EINVAL', `partition at offset ${offset} (length ${len}) does not fit in the device (${inner.size} bytes)`, 'open');
+    }
+    this.size = len;
+  }
+  get readOnly(): boolean { return this.inner.readOnly; }
+  read(offset: number, length: number): Promise<Buffer> {
+    checkRange(this.size, offset, length, 'read');
+    return this.inner.read(this.offset + offset, length);
+  }
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(this.size, offset, target.length, 'read');
+    return this.inner.readInto(this.offset + offset, target);
+  }
+  write(offset: number, data: Uint8Array): Promise<void> {
+    checkRange(this.size, offset, data.length, 'write');
+    return this.inner.write(this.offset + offset, data);
+  }
+  flush(): Promise<void> { return this.inner.flush(); }
+  close(): Promise<void> { return this.inner.close(); }
+}

@@ -1,0 +1,133 @@
+/**
+ * The public shape of a volume: what `openVolume` returns and what the CLI
+ * and users program against. `promises` mirrors `node:fs/promises` for the
+ * calls ext4 can serve; xattr calls and `mknod` have ext4kit's own names.
+ */
+import type { Readable } from 'node:stream';
+
+/** What `stat` returns: the fields and predicates of Node's `fs.Stats`. */
+export interface StatsBase<T extends number | bigint> {
+  dev: T; ino: T; mode: T; nlink: T; uid: T; gid: T; rdev: T;
+  size: T; blksize: T; blocks: T;
+  atimeMs: T; mtimeMs: T; ctimeMs: T; birthtimeMs: T;
+  atime: Date; mtime: Date; ctime: Date; birthtime: Date;
+  isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean;
+  isBlockDevice(): boolean; isCharacterDevice(): boolean; isFIFO(): boolean; isSocket(): boolean;
+}
+export type Stats = StatsBase<number>;
+export interface BigIntStats extends StatsBase<bigint> {
+  atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint; birthtimeNs: bigint;
+}
+
+export interface StatOptions { bigint?: boolean }
+
+/** Node's `fs.Dirent`: a name and its type from the directory entry (no inode read). */
+export interface Dirent {
+  name: string;
+  /** The directory that was read (Node 20 calls it `path`, later `parentPath`). */
+  parentPath: string;
+  path: string;
+  isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean;
+  isBlockDevice(): boolean; isCharacterDevice(): boolean; isFIFO(): boolean; isSocket(): boolean;
+}
+
+export interface StatFs {
+  type: number; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number;
+}
+
+export interface ReadResult { bytesRead: number; buffer: Uint8Array }
+
+export interface ReadStreamOptions { start?: number; end?: number; highWaterMark?: number }
+
+/** An open file, like `fs.promises.FileHandle`. */
+export interface FileHandle {
+  /** A small integer unique among this volume's open files (not an OS descriptor). */
+  readonly fd: number;
+  read(buffer: Uint8Array, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult>;
+  read(options?: { buffer?: Uint8Array; offset?: number; length?: number; position?: number | bigint | null }): Promise<ReadResult>;
+  readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string>;
+  stat(options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  stat(options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  createReadStream(options?: ReadStreamOptions): Readable;
+  close(): Promise<void>;
+}
+
+export interface Dir extends AsyncIterable<Dirent> {
+  readonly path: string;
+  read(): Promise<Dirent | null>;
+  close(): Promise<void>;
+}
+
+export interface ReaddirOptions { withFileTypes?: boolean; encoding?: BufferEncoding | 'buffer' | null; recursive?: boolean }
+
+/** The `node:fs/promises`-like surface of a volume. Paths are absolute inside the image ('/' is its root). */
+export interface VolumePromises {
+  stat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  stat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  lstat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  lstat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  readdir(path: string, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
+  readdir(path: string, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
+  readdir(path: string, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readFile(path: string, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
+  readFile(path: string, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
+  open(path: string, flags?: string | number, mode?: number): Promise<FileHandle>;
+  readlink(path: string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
+  readlink(path: string, options: { encoding: 'buffer' } | 'buffer'): Promise<Buffer>;
+  realpath(path: string): Promise<string>;
+  access(path: string, mode?: number): Promise<void>;
+  opendir(path: string): Promise<Dir>;
+  statfs(path: string): Promise<StatFs>;
+  /** Value of one extended attribute, by its full name (`user.foo`, `security.selinux`, `system.posix_acl_access`, ...). ENODATA if absent. */
+  getxattr(path: string, name: string, options?: { noFollow?: boolean }): Promise<Buffer>;
+  /** Full names of all extended attributes (not including ext4's internal `system.data`). */
+  listxattr(path: string, options?: { noFollow?: boolean }): Promise<string[]>;
+}
+
+export interface VolumeInfo {
+  /** Bytes per block: 1024, 2048, 4096 (or 65536 on some arches). */
+  blockSize: number;
+  blocksCount: number;
+  freeBlocksCount: number;
+  reservedBlocksCount: number;
+  inodesCount: number;
+  freeInodesCount: number;
+  inodeSize: number;
+  groupCount: number;
+  blocksPerGroup: number;
+  inodesPerGroup: number;
+  /** Feature names as dumpe2fs prints them (`has_journal`, `extent`, `64bit`, ...). */
+  features: string[];
+  uuid: string;
+  label: string;
+  /** `clean`, `not clean`, with ` with errors` appended as dumpe2fs does. */
+  state: string;
+  lastMountedOn: string;
+  createdTime: Date | undefined;
+  lastMountTime: Date | undefined;
+  lastWriteTime: Date | undefined;
+  mountCount: number;
+  /** Linux, Hurd, ... */
+  creatorOs: string;
+  revision: number;
+  journalInode: number;
+  checksumType: string | undefined;
+  sizeBytes: number;
+}
+
+export interface Volume {
+  readonly promises: VolumePromises;
+  readonly readOnly: boolean;
+  info(): VolumeInfo;
+  close(): Promise<void>;
+}
+
+export interface OpenVolumeOptions {
+  readOnly?: boolean;
+  /** Byte offset of the filesystem inside the file/device (a partition in a disk image). */
+  offset?: number;
+  /** Length in bytes of the filesystem region (default: to the end of the device). */
+  length?: number;
+  /** Memory budget for cached metadata and file data, in bytes (default 64 MiB). */
+  cacheBytes?: number;
+}
