@@ -49,6 +49,12 @@ export interface FileHandle {
   stat(options?: StatOptions & { bigint?: false }): Promise<Stats>;
   stat(options: StatOptions & { bigint: true }): Promise<BigIntStats>;
   createReadStream(options?: ReadStreamOptions): Readable;
+  /**
+   * The byte ranges [start, end) that hold data, in order; everything else
+   * reads as zeros (holes, and unwritten extents). What SEEK_DATA/SEEK_HOLE
+   * would find: lets a copy stay sparse without reading the holes.
+   */
+  dataRanges(): Promise<Array<{ start: number; end: number }>>;
   close(): Promise<void>;
 }
 
