@@ -1,0 +1,430 @@
+/**
+ * Test oracles from e2fsprogs: build images with mkfs.ext4 and ask debugfs
+ * what is on them, and parse what it prints. Also raw reads of the image
+ * (blocks, inodes, a few superblock fields) for feeding the codecs.
+ *
+ * Everything runs the real tools under a timeout; output is read as latin1
+ * so that name bytes >= 0x80 survive one-to-one.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32c, crc32cU32 } from '../../src/format/crc32c.js';
+
+export interface RunResult { stdout: string; stderr: string; code: number }
+
+/** Runs a program (no shell), output as latin1 strings; never rejects on a non-zero exit. */
+export function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'latin1', timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') {
+        reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+        return;
+      }
+      resolve({ stdout, stderr, code: err ? Number(err.code) : 0 });
+    });
+  });
+}
+
+/** Like `run`, but throws unless the exit code is 0. */
+export async function runOk(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
+  const r = await run(cmd, args, timeoutMs);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+export async function makeTempDir(prefix = 'ext4kit-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface MkfsOptions {
+  /** Image size in MiB (default 64). */
+  sizeMiB?: number;
+  blockSize?: number;
+  /** -O argument, e.g. '^metadata_csum' or 'inline_data'. */
+  features?: string;
+  /** -t fs type: ext2, ext3, ext4 (default ext4). */
+  type?: string;
+  /** -d: populate from this directory. */
+  root?: string;
+  inodeSize?: number;
+  /** Hash seed for directories (-E hash_seed=UUID) to make tests reproducible. */
+  hashSeed?: string;
+  extra?: string[];
+}
+
+/** mkfs.ext4 into a new image file. */
+export async function mkfs(image: string, o: MkfsOptions = {}): Promise<void> {
+  const args = ['-q', '-F', '-t', o.type ?? 'ext4'];
+  if (o.blockSize !== undefined) args.push('-b', String(o.blockSize));
+  if (o.features !== undefined) args.push('-O', o.features);
+  if (o.inodeSize !== undefined) args.push('-I', String(o.inodeSize));
+  if (o.root !== undefined) args.push('-d', o.root);
+  if (o.hashSeed !== undefined) args.push('-E', `hash_seed=${o.hashSeed}`);
+  if (o.extra) args.push(...o.extra);
+  await rm(image, { force: true });
+  // mke2fs creates the file when given a size.
+  args.push(image, `${o.sizeMiB ?? 64}M`);
+  await runOk('mkfs.ext4', args);
+}
+
+/** One debugfs request (-R); stdout only (debugfs prints its banner on stderr). */
+export async function debugfs(image: string, request: string, write = false): Promise<string> {
+  const args = write ? ['-w', '-R', request, image] : ['-R', request, image];
+  const r = await run('debugfs', args);
+  if (r.code !== 0) throw new Error(`debugfs ${request} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Many requests through one debugfs process (-f); `image` may be omitted for requests that need no file system. */
+export async function debugfsBatch(image: string | undefined, requests: string[], write = false): Promise<string> {
+  const dir = await makeTempDir('ext4kit-dbg-');
+  try {
+    const file = join(dir, 'cmds');
+    await writeFile(file, Buffer.from(requests.join('\n') + '\n', 'latin1'));
+    const args = ['-f', file];
+    if (write) args.unshift('-w');
+    if (image !== undefined) args.push(image);
+    const r = await run('debugfs', args);
+    if (r.code !== 0) throw new Error(`debugfs -f exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  } finally {
+    await removeDir(dir);
+  }
+}
+
+/** e2fsck -fn under a timeout: whether it found the file system clean, and what it said. */
+export async function e2fsckClean(image: string): Promise<{ clean: boolean; output: string }> {
+  const r = await run('e2fsck', ['-fn', image], 120_000);
+  return { clean: r.code === 0, output: r.stdout + r.stderr };
+}
+
+// ---------------------------------------------------------------------------
+// Raw image access
+
+export async function readBytes(image: string, offset: number, length: number): Promise<Uint8Array> {
+  const fh = await open(image, 'r');
+  try {
+    const buf = new Uint8Array(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    if (bytesRead !== length) throw new Error(`short read at ${offset}`);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function readBlock(image: string, blockNr: number, blockSize: number): Promise<Uint8Array> {
+  return readBytes(image, blockNr * blockSize, blockSize);
+}
+
+/** The few superblock fields these tests need, read straight from the image (offsets from the ext4 disk layout). */
+export interface RawSuper {
+  blockSize: number;
+  inodeSize: number;
+  inodesCount: number;
+  /** s_feature_compat / incompat / ro_compat */
+  compat: number;
+  incompat: number;
+  roCompat: number;
+  uuid: Uint8Array;
+  /** s_hash_seed as 4 words */
+  hashSeed: Uint32Array;
+  /** s_def_hash_version */
+  defHashVersion: number;
+  /** s_flags */
+  flags: number;
+  /** s_checksum_seed */
+  checksumSeed: number;
+}
+
+export async function readRawSuper(image: string): Promise<RawSuper> {
+  const sb = await readBytes(image, 1024, 1024);
+  const v = new DataView(sb.buffer, sb.byteOffset, sb.byteLength);
+  if (v.getUint16(0x38, true) !== 0xef53) throw new Error('not an ext2/3/4 image');
+  const hashSeed = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) hashSeed[i] = v.getUint32(0xec + 4 * i, true);
+  return {
+    blockSize: 1024 << v.getUint32(0x18, true),
+    inodesCount: v.getUint32(0x00, true),
+    inodeSize: v.getUint16(0x58, true),
+    compat: v.getUint32(0x5c, true),
+    incompat: v.getUint32(0x60, true),
+    roCompat: v.getUint32(0x64, true),
+    uuid: sb.slice(0x68, 0x78),
+    hashSeed,
+    defHashVersion: v.getUint8(0xfc),
+    flags: v.getUint32(0x160, true),
+    checksumSeed: v.getUint32(0x270, true),
+  };
+}
+
+const INCOMPAT_CSUM_SEED = 0x2000;
+const RO_COMPAT_METADATA_CSUM = 0x400;
+
+export function hasMetadataCsum(sb: RawSuper): boolean {
+  return (sb.roCompat & RO_COMPAT_METADATA_CSUM) !== 0;
+}
+
+/** The filesystem checksum seed: s_checksum_seed with metadata_csum_seed, else crc32c(~0, uuid). */
+export function fsChecksumSeed(sb: RawSuper): number {
+  return (sb.incompat & INCOMPAT_CSUM_SEED) !== 0 ? sb.checksumSeed : crc32c(0xffffffff, sb.uuid);
+}
+
+/** The per-inode seed: crc32c over le32 inode number then le32 generation. */
+export function inodeChecksumSeed(fsSeed: number, ino: number, generation: number): number {
+  return crc32cU32(crc32cU32(fsSeed, ino), generation);
+}
+
+/** Where debugfs says an inode lives (imap). */
+export async function inodeLocation(image: string, ino: number): Promise<{ block: number; offset: number }> {
+  const out = await debugfs(image, `imap <${ino}>`);
+  const m = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(out);
+  if (!m) throw new Error(`imap <${ino}>: ${out}`);
+  return { block: Number(m[1]), offset: parseInt(m[2]!, 16) };
+}
+
+/** The raw on-disk inode (s_inode_size bytes). */
+export async function readRawInode(image: string, ino: number, sb: RawSuper): Promise<Uint8Array> {
+  const loc = await inodeLocation(image, ino);
+  return readBytes(image, loc.block * sb.blockSize + loc.offset, sb.inodeSize);
+}
+
+/** i_block (60 bytes at offset 0x28 of the inode). */
+export function iblockOf(rawInode: Uint8Array): Uint8Array {
+  return rawInode.slice(0x28, 0x28 + 60);
+}
+
+// ---------------------------------------------------------------------------
+// Parsers for debugfs output
+
+export interface StatInfo {
+  ino: number;
+  type: string;
+  flags: number;
+  generation: number;
+  size: number;
+  fileAcl: number;
+  extraIsize: number | undefined;
+  /** "Extended attributes:" lines (name and size) when present */
+  xattrs: Array<{ name: string; size: number; value?: string }>;
+  /** Text after EXTENTS: or BLOCKS: */
+  blockList: string;
+}
+
+export function parseStat(text: string): StatInfo {
+  const num = (re: RegExp, what: string): number => {
+    const m = re.exec(text);
+    if (!m) throw new Error(`stat output lacks ${what}:\n${text}`);
+    return Number(m[1]);
+  };
+  const type = /Type: (\S+)/.exec(text)?.[1] ?? '';
+  const flagsM = /Flags: 0x([0-9a-f]+)/.exec(text);
+  const extra = /Size of extra inode fields: (\d+)/.exec(text);
+  const blockList = /(?:EXTENTS|BLOCKS):\n([\s\S]*)$/.exec(text)?.[1]?.trim() ?? '';
+  return {
+    ino: num(/Inode: (\d+)/, 'Inode'),
+    type,
+    flags: flagsM ? parseInt(flagsM[1]!, 16) : 0,
+    generation: num(/Generation: (\d+)/, 'Generation'),
+    size: num(/Size: (\d+)/, 'Size'),
+    fileAcl: num(/File ACL: (\d+)/, 'File ACL'),
+    extraIsize: extra ? Number(extra[1]) : undefined,
+    xattrs: parseXattrLines(text),
+    blockList,
+  };
+}
+
+/** Lines like `  user.a (7) = "value-a"` or `  user.big (3000)` under "Extended attributes:". */
+function parseXattrLines(text: string): Array<{ name: string; size: number; value?: string }> {
+  const at = text.indexOf('Extended attributes:');
+  if (at < 0) return [];
+  const out: Array<{ name: string; size: number; value?: string }> = [];
+  for (const line of text.slice(at).split('\n').slice(1)) {
+    const m = /^ {2}(\S+) \((\d+)\)(?: = "(.*)")?\s*$/.exec(line);
+    if (!m) break;
+    out.push(m[3] === undefined ? { name: m[1]!, size: Number(m[2]) } : { name: m[1]!, size: Number(m[2]), value: m[3] });
+  }
+  return out;
+}
+
+/** `ea_list` output: names and sizes. */
+export function parseEaList(text: string): Array<{ name: string; size: number; value?: string }> {
+  return parseXattrLines(text);
+}
+
+export interface ExRow {
+  level: number;
+  maxLevel: number;
+  entry: number;
+  entries: number;
+  lblkStart: number;
+  lblkEnd: number;
+  pblkStart: number;
+  pblkEnd: number | undefined;
+  length: number;
+  uninit: boolean;
+}
+
+/** `ex <file>`: one row per index or leaf entry, in tree order. */
+export function parseExTable(text: string): ExRow[] {
+  const rows: ExRow[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\/\s*(\d+)\s+(\d+)\/\s*(\d+)\s+(\d+)\s+-\s+(\d+)\s+(\d+)(?:\s+-\s+(\d+))?\s+(\d+)\s*(Uninit)?\s*$/.exec(line);
+    if (!m) continue;
+    rows.push({
+      level: Number(m[1]), maxLevel: Number(m[2]), entry: Number(m[3]), entries: Number(m[4]),
+      lblkStart: Number(m[5]), lblkEnd: Number(m[6]), pblkStart: Number(m[7]),
+      pblkEnd: m[8] === undefined ? undefined : Number(m[8]), length: Number(m[9]), uninit: m[10] !== undefined,
+    });
+  }
+  return rows;
+}
+
+/** `blocks <file>`: physical blocks in logical order (holes omitted). */
+export function parseBlocks(text: string): number[] {
+  return text.trim().split(/\s+/).filter((s) => s !== '').map(Number);
+}
+
+/** `stat` BLOCKS: list of a block-mapped file: data runs and the indirect blocks. */
+export function parseStatBlockMap(blockList: string): { data: Map<number, number>; meta: Array<{ kind: string; pblk: number }> } {
+  const data = new Map<number, number>();
+  const meta: Array<{ kind: string; pblk: number }> = [];
+  for (const part of blockList.split(/,\s*/)) {
+    const m = /^\(([^)]+)\):(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) continue;
+    const what = m[1]!;
+    const p0 = Number(m[2]);
+    if (/^(IND|DIND|TIND|ETB\d*)$/.test(what)) {
+      meta.push({ kind: what, pblk: p0 });
+      continue;
+    }
+    const r = /^(\d+)(?:-(\d+))?$/.exec(what);
+    if (!r) throw new Error(`bad block range ${part}`);
+    const l0 = Number(r[1]);
+    const l1 = r[2] === undefined ? l0 : Number(r[2]);
+    for (let l = l0; l <= l1; l++) data.set(l, p0 + (l - l0));
+  }
+  return { data, meta };
+}
+
+export interface LsEntry { inode: number; recLen: number; name: string }
+
+/** `ls <dir>` (short form): inode, rec_len and name of every live entry in on-disk order. Names must not contain spaces. */
+export function parseLs(text: string): LsEntry[] {
+  const out: LsEntry[] = [];
+  const re = /(\d+)\s+\((\d+)\)\s+(\S+)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push({ inode: Number(m[1]), recLen: Number(m[2]), name: m[3]! });
+  return out;
+}
+
+export interface HtreeIndexDump {
+  count: number;
+  limit: number;
+  checksum: number | undefined;
+  entries: Array<{ hash: number; block: number }>;
+}
+export interface HtreeLeafDump {
+  phys: number;
+  entries: Array<{ inode: number; hash: number; minorHash: number; recLen: number; name: string }>;
+  checksum: number | undefined;
+}
+export interface HtreeDump {
+  hashVersion: number;
+  indirectLevels: number;
+  infoLength: number;
+  root: HtreeIndexDump;
+  /** interior nodes by logical block */
+  nodes: Map<number, HtreeIndexDump>;
+  /** leaves by logical block */
+  leaves: Map<number, HtreeLeafDump>;
+}
+
+/** `htree <dir>`: the root, every interior node and every leaf with its entries' hashes. */
+export function parseHtree(text: string): HtreeDump {
+  const lines = text.split('\n');
+  let i = 0;
+  const field = (re: RegExp): number => {
+    for (; i < lines.length; i++) {
+      const m = re.exec(lines[i]!);
+      if (m) { i++; return Number(m[1]); }
+    }
+    throw new Error(`htree output lacks ${re}`);
+  };
+  const hashVersion = field(/Hash Version: (\d+)/);
+  const infoLength = field(/Info length: (\d+)/);
+  const indirectLevels = field(/Indirect levels: (\d+)/);
+  const readIndex = (): HtreeIndexDump => {
+    const count = field(/Number of entries \(count\): (\d+)/);
+    const limit = field(/Number of entries \(limit\): (\d+)/);
+    const cm = /^Checksum: 0x([0-9a-f]+)/.exec(lines[i] ?? '');
+    let checksum: number | undefined;
+    if (cm) { checksum = parseInt(cm[1]!, 16); i++; }
+    const entries: Array<{ hash: number; block: number }> = [];
+    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+), block (\d+)/.exec(lines[i]!)); i++) {
+      entries.push({ hash: parseInt(m[1]!, 16), block: Number(m[2]) });
+    }
+    return { count, limit, checksum, entries };
+  };
+  const root = readIndex();
+  const nodes = new Map<number, HtreeIndexDump>();
+  const leaves = new Map<number, HtreeLeafDump>();
+  let current: number | undefined;
+  for (; i < lines.length; i++) {
+    const line = lines[i]!;
+    let m = /^Entry #\d+: Hash 0x[0-9a-f]+, block (\d+)/.exec(line);
+    if (m) { current = Number(m[1]); continue; }
+    if (/^Number of entries \(count\)/.test(line) && current !== undefined) {
+      const blk = current;
+      const node = readIndex();
+      i--;
+      nodes.set(blk, node);
+      continue;
+    }
+    m = /^Reading directory block (\d+), phys (\d+)/.exec(line);
+    if (m) {
+      const leaf: HtreeLeafDump = { phys: Number(m[2]), entries: [], checksum: undefined };
+      leaves.set(Number(m[1]), leaf);
+      for (i++; i < lines.length; i++) {
+        const l = lines[i]!;
+        const cs = /leaf block checksum: 0x([0-9a-f]+)/.exec(l);
+        if (cs) { leaf.checksum = parseInt(cs[1]!, 16); break; }
+        if (/^(Entry #|Reading directory block|-----)/.test(l)) { i--; break; }
+        const re = /(\d+) 0x([0-9a-f]+)-([0-9a-f]+) \((\d+)\) (\S+)/g;
+        for (let e = re.exec(l); e; e = re.exec(l)) {
+          leaf.entries.push({ inode: Number(e[1]), hash: parseInt(e[2]!, 16), minorHash: parseInt(e[3]!, 16), recLen: Number(e[4]), name: e[5]! });
+        }
+      }
+    }
+  }
+  return { hashVersion, indirectLevels, infoLength, root, nodes, leaves };
+}
+
+/** UUID text for the 16 bytes of four little-endian u32 words (how debugfs and mke2fs take a hash seed). */
+export function seedToUuid(seed: ArrayLike<number>): string {
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 4; i++) b.writeUInt32LE(seed[i]! >>> 0, 4 * i);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * `dx_hash` for many names in one debugfs run: hash version given as a number
+ * (debugfs only knows the signed names), seed as four words.
+ * Names must not contain whitespace, quotes or backslashes (debugfs's tokenizer).
+ */
+export async function dxHashBatch(names: Uint8Array[], hashVersion: number, seed?: ArrayLike<number>): Promise<Array<{ hash: number; minorHash: number }>> {
+  const s = seed === undefined ? '' : ` -s ${seedToUuid(seed)}`;
+  const reqs = names.map((n) => `dx_hash -h ${hashVersion}${s} ${Buffer.from(n).toString('latin1')}`);
+  const out = await debugfsBatch(undefined, reqs);
+  const res: Array<{ hash: number; minorHash: number }> = [];
+  const re = /Hash of .* is 0x([0-9a-f]+) \(minor 0x([0-9a-f]+)\)/g;
+  for (let m = re.exec(out); m; m = re.exec(out)) res.push({ hash: parseInt(m[1]!, 16), minorHash: parseInt(m[2]!, 16) });
+  if (res.length !== names.length) throw new Error(`dx_hash gave ${res.length} results for ${names.length} names`);
+  return res;
+}
