@@ -1,8 +1,98 @@
+/**
+ * `openVolume`: the entry point. Opens a file, block device or BlockDevice,
+ * mounts the ext4 filesystem on it and returns a `Volume` whose `promises`
+ * behaves like `node:fs/promises`.
+ */
 import type { BlockDevice } from '../device/block-device.js';
-import type { OpenVolumeOptions, Volume } from './types.js';
+import { FileDevice } from '../device/file-device.js';
+import { OffsetDevice, ReadOnlyDevice } from '../device/wrappers.js';
 import { FsError } from '../base/errors.js';
+import { Ext4Super } from '../super/ext4-super.js';
+import { featureNames } from '../format/features.js';
+import { volumeLabel, lastMountedPath, uuidString, STATE_VALID_FS, STATE_ERROR_FS } from '../format/superblock.js';
+import { Mounted } from './mounted.js';
+import { Ext4Promises } from './promises.js';
+import type { OpenVolumeOptions, Volume, VolumeInfo } from './types.js';
 
-// Placeholder while the read path is being written (this commit only wires the API).
-export async function openVolume(_target: string | BlockDevice, _options: OpenVolumeOptions = {}): Promise<Volume> {
-  throw new FsError('ENOTSUP', 'openVolume is not implemented yet', 'open');
+const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+
+const CREATOR_OS = ['Linux', 'Hurd', 'Masix', 'FreeBSD', 'Lites'];
+
+class Ext4Volume implements Volume {
+  readonly promises: Ext4Promises;
+  readonly readOnly: boolean;
+  private closed = false;
+
+  constructor(private readonly m: Mounted, private readonly device: BlockDevice, private readonly ownsDevice: boolean) {
+    this.readOnly = m.fs.readOnly;
+    // An own enumerable property, as `fs.promises` is on `fs`.
+    this.promises = new Ext4Promises(m);
+  }
+
+  info(): VolumeInfo {
+    const fs = this.m.fs;
+    const sb = fs.sb;
+    let state = (sb.state & STATE_VALID_FS) !== 0 ? 'clean' : 'not clean';
+    if ((sb.state & STATE_ERROR_FS) !== 0) state += ' with errors';
+    const time = (t: number): Date | undefined => (t === 0 ? undefined : new Date(t * 1000));
+    return {
+      blockSize: fs.blockSize,
+      blocksCount: sb.blocksCount,
+      freeBlocksCount: sb.freeBlocksCount,
+      reservedBlocksCount: sb.reservedBlocksCount,
+      inodesCount: sb.inodesCount,
+      freeInodesCount: sb.freeInodesCount,
+      inodeSize: fs.inodeSize,
+      groupCount: fs.groupCount,
+      blocksPerGroup: sb.blocksPerGroup,
+      inodesPerGroup: sb.inodesPerGroup,
+      features: featureNames(sb),
+      uuid: uuidString(sb.uuid),
+      label: volumeLabel(sb),
+      state,
+      lastMountedOn: lastMountedPath(sb),
+      createdTime: time(sb.mkfsTime),
+      lastMountTime: time(sb.mountTime),
+      lastWriteTime: time(sb.writeTime),
+      mountCount: sb.mountCount,
+      creatorOs: CREATOR_OS[sb.creatorOs] ?? `unknown (${sb.creatorOs})`,
+      revision: sb.revLevel,
+      journalInode: sb.journalInum,
+      checksumType: fs.metadataCsum ? 'crc32c' : undefined,
+      sizeBytes: sb.blocksCount * fs.blockSize,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.promises.openHandles()) await h.close();
+    this.m.fs.cache.clear();
+    if (this.ownsDevice) await this.device.close();
+  }
+}
+
+/**
+ * Opens an ext4 filesystem. `target` is an image file or block device path,
+ * or a BlockDevice. Writing is not implemented yet, so the volume is always
+ * read-only; asking for a writable one fails with ENOTSUP rather than
+ * pretending.
+ */
+export async function openVolume(target: string | BlockDevice, options: OpenVolumeOptions = {}): Promise<Volume> {
+  const readOnly = options.readOnly ?? true;
+  if (!readOnly) throw new FsError('ENOTSUP', 'writable volumes are not implemented yet; open with { readOnly: true }', 'open');
+  const owns = typeof target === 'string';
+  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly: true }) : target;
+  try {
+    if (options.offset !== undefined || options.length !== undefined) {
+      device = new OffsetDevice(device, options.offset ?? 0, options.length);
+    }
+    device = new ReadOnlyDevice(device);
+    const fs = await Ext4Super.mount(device, { readOnly: true, cacheBytes: options.cacheBytes ?? DEFAULT_CACHE_BYTES });
+    return new Ext4Volume(new Mounted(fs), device, owns);
+  } catch (e) {
+    if (owns) await device.close();
+    if (e instanceof FsError && typeof target === 'string') e.withContext('open', target);
+    throw e;
+  }
 }

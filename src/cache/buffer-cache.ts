@@ -1,0 +1,147 @@
+/**
+ * The buffer cache: metadata blocks (inode tables, extent index blocks,
+ * directory blocks, xattr blocks, bitmaps) kept in memory under a byte
+ * budget, least recently used first out.
+ *
+ * Each cached block remembers whether it has been verified (checksum and
+ * structure) by whoever read it first, so hot metadata is checked once per
+ * load rather than on every use. Concurrent readers of the same missing block
+ * share one device read.
+ *
+ * Read-only for now: dirtying blocks inside a journal transaction and writing
+ * them back after commit come with the journal.
+ */
+import type { BlockDevice } from '../device/block-device.js';
+import { assert } from '../base/assert.js';
+
+interface Entry {
+  data: Buffer;
+  /** Set by `readVerified` once the block's checksum and structure were checked. */
+  verified: boolean;
+  /**
+   * The block decoded by `readDecoded`, tagged with the decoder's kind so a
+   * block read as two different structures (a corrupt cross-link) is never
+   * handed out as the wrong type.
+   */
+  decoded: { kind: string; value: unknown } | undefined;
+}
+
+export class BufferCache {
+  private readonly entries = new Map<number, Entry>();
+  private readonly loading = new Map<number, Promise<Entry>>();
+  private bytes = 0;
+
+  constructor(
+    private readonly device: BlockDevice,
+    readonly blockSize: number,
+    /** Memory budget in bytes for cached blocks. */
+    private readonly budget: number,
+  ) {
+    assert(blockSize >= 1024 && (blockSize & (blockSize - 1)) === 0, 'block size is a power of two >= 1024');
+  }
+
+  /** Number of whole blocks on the device. */
+  get deviceBlocks(): number {
+    return Math.floor(this.device.size / this.blockSize);
+  }
+
+  /**
+   * The block's bytes. The returned buffer is shared with the cache: callers
+   * must not modify it.
+   */
+  async read(blockNr: number): Promise<Buffer> {
+    return (await this.entry(blockNr)).data;
+  }
+
+  /**
+   * Like `read`, but runs `verify` (which throws on a bad checksum or
+   * structure) the first time the block is loaded. A block that fails
+   * verification is dropped from the cache, so it is checked again (and fails
+   * again) next time rather than being served as good.
+   */
+  async readVerified(blockNr: number, verify: (data: Buffer) => void): Promise<Buffer> {
+    const e = await this.entry(blockNr);
+    if (!e.verified) {
+      try {
+        verify(e.data);
+      } catch (err) {
+        this.forget(blockNr);
+        throw err;
+      }
+      e.verified = true;
+    }
+    return e.data;
+  }
+
+  /**
+   * The block decoded (and verified) by `decode`, which throws on corruption.
+   * The decoded value is cached with the block, so hot structures such as
+   * extent index blocks are parsed once per load. `kind` names the decoder;
+   * the same kind must always produce the same type.
+   */
+  async readDecoded<T>(blockNr: number, kind: string, decode: (data: Buffer) => T): Promise<T> {
+    const e = await this.entry(blockNr);
+    if (e.decoded?.kind === kind) return e.decoded.value as T;
+    let value: T;
+    try {
+      value = decode(e.data);
+    } catch (err) {
+      this.forget(blockNr);
+      throw err;
+    }
+    e.decoded = { kind, value };
+    e.verified = true;
+    return value;
+  }
+
+  /** Drops one block (e.g. after it was found corrupt). */
+  forget(blockNr: number): void {
+    const e = this.entries.get(blockNr);
+    if (e) {
+      this.entries.delete(blockNr);
+      this.bytes -= e.data.length;
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private async entry(blockNr: number): Promise<Entry> {
+    const hit = this.entries.get(blockNr);
+    if (hit) {
+      // Map iteration order is insertion order: re-inserting marks it most recent.
+      this.entries.delete(blockNr);
+      this.entries.set(blockNr, hit);
+      return hit;
+    }
+    let pending = this.loading.get(blockNr);
+    if (!pending) {
+      pending = this.load(blockNr);
+      this.loading.set(blockNr, pending);
+    }
+    return pending;
+  }
+
+  private async load(blockNr: number): Promise<Entry> {
+    try {
+      const data = await this.device.read(blockNr * this.blockSize, this.blockSize);
+      const e: Entry = { data, verified: false, decoded: undefined };
+      this.entries.set(blockNr, e);
+      this.bytes += data.length;
+      this.evict();
+      return e;
+    } finally {
+      this.loading.delete(blockNr);
+    }
+  }
+
+  private evict(): void {
+    for (const [nr, e] of this.entries) {
+      if (this.bytes <= this.budget) break;
+      this.entries.delete(nr);
+      this.bytes -= e.data.length;
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Reading inodes from the inode tables (Linux: `__ext4_iget`). Each inode
+ * read is checked before anyone uses it: number in range, group initialised,
+ * checksum, and flags that agree with the filesystem's features. Decoded
+ * inodes are kept in a bounded cache.
+ */
+import type { Ext4Super } from '../super/ext4-super.js';
+import { Ext4Inode } from './ext4-inode.js';
+import { corrupted } from '../base/errors.js';
+import { BG_INODE_UNINIT } from '../format/group-desc.js';
+import * as I from '../format/inode.js';
+
+/** How many decoded inodes to keep; each costs about its inode size plus a few hundred bytes. */
+const INODE_CACHE_ENTRIES = 16384;
+
+export class InodeTable {
+  private readonly cache = new Map<number, Ext4Inode>();
+
+  constructor(private readonly fs: Ext4Super) {}
+
+  /** Inode `ino`, read and validated. `ino` came from a trusted place or a directory entry. */
+  async get(ino: number): Promise<Ext4Inode> {
+    const hit = this.cache.get(ino);
+    if (hit) {
+      this.cache.delete(ino);
+      this.cache.set(ino, hit);
+      return hit;
+    }
+    const inode = await this.load(ino);
+    this.cache.set(ino, inode);
+    if (this.cache.size > INODE_CACHE_ENTRIES) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    return inode;
+  }
+
+  private async load(ino: number): Promise<Ext4Inode> {
+    const fs = this.fs;
+    const sb = fs.sb;
+    if (!Number.isInteger(ino) || ino < 1 || ino > sb.inodesCount) {
+      throw corrupted('inode', ino, `number is outside 1..${sb.inodesCount}`);
+    }
+    const group = fs.groupOfInode(ino);
+    const index = (ino - 1) % fs.inodesPerGroup;
+    const gd = fs.groups[group]!;
+    if (fs.gdtCsum || fs.metadataCsum) {
+      // With group checksums the kernel trusts bg_flags and bg_itable_unused:
+      // inodes past the used part of the table were never written.
+      if ((gd.flags & BG_INODE_UNINIT) !== 0) {
+        throw corrupted('inode', ino, `lies in group ${group}, whose inode table is uninitialized`);
+      }
+      if (index >= fs.inodesPerGroup - gd.itableUnused) {
+        throw corrupted('inode', ino, `lies in the unused part of group ${group}'s inode table`);
+      }
+    }
+    const byteInTable = index * fs.inodeSize;
+    const blockNr = gd.inodeTable + Math.floor(byteInTable / fs.blockSize);
+    const block = await fs.cache.read(blockNr);
+    const off = byteInTable % fs.blockSize;
+    const raw = Uint8Array.prototype.slice.call(block, off, off + fs.inodeSize);
+    const disk = I.decodeInode(raw, fs.inodeSize, ino);
+    if (fs.metadataCsum && !I.verifyInodeChecksum(fs.csumSeed, ino, raw, fs.inodeSize)) {
+      throw corrupted('inode', ino, 'checksum does not match');
+    }
+    checkInode(fs, ino, disk);
+    return new Ext4Inode(ino, disk, raw, fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0);
+  }
+}
+
+/** Things about an inode that the layers above take for granted. */
+function checkInode(fs: Ext4Super, ino: number, disk: I.Inode): void {
+  if (disk.linksCount === 0 && (disk.mode === 0 || disk.dtime !== 0)) {
+    throw corrupted('inode', ino, 'is not in use (deleted inode referenced)');
+  }
+  const type = disk.mode & I.S_IFMT;
+  if (![I.S_IFREG, I.S_IFDIR, I.S_IFLNK, I.S_IFCHR, I.S_IFBLK, I.S_IFIFO, I.S_IFSOCK].includes(type)) {
+    throw corrupted('inode', ino, `has invalid file type in mode 0${disk.mode.toString(8)}`);
+  }
+  const extents = (disk.flags & I.EXT4_EXTENTS_FL) !== 0;
+  const inline = (disk.flags & I.EXT4_INLINE_DATA_FL) !== 0;
+  if (extents && !fs.hasExtents) throw corrupted('inode', ino, 'uses extents but the filesystem lacks the extent feature');
+  if (inline && !fs.hasInlineData) throw corrupted('inode', ino, 'has inline data but the filesystem lacks the inline_data feature');
+  if (extents && inline) throw corrupted('inode', ino, 'has both the extents and the inline data flag');
+  if ((disk.flags & I.EXT4_ENCRYPT_FL) !== 0) throw fs.unsupported(`inode ${ino} is encrypted`);
+}

@@ -1,0 +1,56 @@
+/**
+ * Everything an open volume is made of, wired together once: the mounted
+ * superblock state, the inode table, the directory reader and the file data
+ * reader. The vfs calls go through this object.
+ */
+import type { Ext4Super } from '../super/ext4-super.js';
+import { InodeTable } from '../inode/inode-table.js';
+import type { Ext4Inode } from '../inode/ext4-inode.js';
+import { inlineData } from '../inode/inline.js';
+import { DirReader } from '../dir/dir-reader.js';
+import { FileReader } from '../iomap/buffered-read.js';
+import { corrupted, FsError } from '../base/errors.js';
+import { inodeBlocks512, I_BLOCK_SIZE } from '../format/inode.js';
+import type { StatContext } from './stats.js';
+
+let nextDev = 0xe4000;
+
+export class Mounted implements StatContext {
+  readonly inodes: InodeTable;
+  readonly dirs: DirReader;
+  readonly reader: FileReader;
+  readonly dev = nextDev++;
+  readonly blockSize: number;
+
+  constructor(readonly fs: Ext4Super) {
+    this.inodes = new InodeTable(fs);
+    this.dirs = new DirReader(fs);
+    this.reader = new FileReader(fs);
+    this.blockSize = fs.blockSize;
+  }
+
+  blocks512(inode: Ext4Inode): number {
+    return inodeBlocks512(inode.disk, this.fs.sb);
+  }
+
+  /**
+   * A symlink's target bytes (Linux: `ext4_get_link`). Fast symlinks keep the
+   * target in i_block and own no data blocks; slow ones keep it in one data
+   * block (or inline data). A target must be 1..blocksize-1 bytes.
+   */
+  async readlink(inode: Ext4Inode): Promise<Buffer> {
+    if (!inode.isSymlink) throw new FsError('EINVAL');
+    const size = inode.size;
+    if (size === 0 || size >= this.fs.blockSize) throw corrupted('inode', inode.ino, `symlink target length ${size} is invalid`);
+    if (inode.hasInlineData) return Buffer.from(inlineData(this.fs, inode));
+    const eaBlocks = inode.disk.fileAcl !== 0 ? this.fs.blockSize / 512 : 0;
+    if (this.blocks512(inode) - eaBlocks === 0) {
+      if (size >= I_BLOCK_SIZE) throw corrupted('inode', inode.ino, `fast symlink of ${size} bytes does not fit in i_block`);
+      return Buffer.from(inode.disk.block.subarray(0, size));
+    }
+    const buf = Buffer.alloc(size);
+    const n = await this.reader.read(inode, 0, buf, 0, size);
+    if (n !== size) throw corrupted('inode', inode.ino, 'symlink target is shorter than its size');
+    return buf;
+  }
+}

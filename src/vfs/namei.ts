@@ -1,0 +1,97 @@
+/**
+ * Path walk (Linux: fs/namei.c, much simplified). Paths are resolved from
+ * the volume's root one component at a time; ".." is resolved against the
+ * directories actually walked through (directories have exactly one parent
+ * in ext4, so this equals the on-disk ".."); symlinks in the middle of a path
+ * are always followed, the last one only when asked. At most 40 symlinks are
+ * followed per walk (ELOOP), as Linux does, which also bounds the walk on a
+ * crafted image whose links point at each other.
+ */
+import { FsError } from '../base/errors.js';
+import type { Ext4Inode } from '../inode/ext4-inode.js';
+import { ROOT_INO } from '../format/inode.js';
+import type { Mounted } from './mounted.js';
+
+const MAXSYMLINKS = 40;
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+export interface Resolved {
+  inode: Ext4Inode;
+  /** The canonical absolute path of what was found (no symlinks, no "." or ".."). */
+  path: string;
+  /** The parent directory, when the path named something other than the root. */
+  parent: Ext4Inode | undefined;
+}
+
+/** Turns what callers pass as a path into a string; other types are EINVAL as in Node. */
+export function pathString(p: unknown): string {
+  if (typeof p === 'string') return p;
+  if (Buffer.isBuffer(p)) return p.toString('utf8');
+  if (p instanceof URL) {
+    if (p.protocol !== 'file:') throw new FsError('EINVAL', 'the URL must be of scheme file');
+    return decodeURIComponent(p.pathname);
+  }
+  throw Object.assign(new TypeError(`The "path" argument must be of type string or an instance of Buffer or URL. Received ${typeof p}`), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+export async function resolve(m: Mounted, path: string, followLast: boolean): Promise<Resolved> {
+  if (path.includes('\0')) {
+    throw Object.assign(new TypeError(`The argument 'path' must be a string without null bytes. Received ${JSON.stringify(path)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  if (Buffer.byteLength(path) >= PATH_MAX) throw new FsError('ENAMETOOLONG');
+  const root = await m.inodes.get(ROOT_INO);
+  // The stack of directories from the root down to the current one.
+  const stack: Array<{ inode: Ext4Inode; name: string }> = [{ inode: root, name: '' }];
+  let pending = splitPath(path);
+  let links = 0;
+  let mustBeDir = path.endsWith('/');
+  let current: Ext4Inode = root;
+  let currentName = '';
+  let parent: Ext4Inode | undefined;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    const dir = stack[stack.length - 1]!.inode;
+    if (!dir.isDir) throw new FsError('ENOTDIR');
+    if (name === '.' || name === '..') {
+      if (name === '..' && stack.length > 1) stack.pop();
+      current = stack[stack.length - 1]!.inode;
+      currentName = stack[stack.length - 1]!.name;
+      parent = stack.length > 1 ? stack[stack.length - 2]!.inode : undefined;
+      continue;
+    }
+    const nameBytes = Buffer.from(name, 'utf8');
+    if (nameBytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG');
+    const found = await m.dirs.lookup(dir, nameBytes);
+    if (!found) throw new FsError('ENOENT');
+    const inode = await m.inodes.get(found.ino);
+    const isLast = pending.length === 0;
+    if (inode.isSymlink && (!isLast || followLast || mustBeDir)) {
+      if (++links > MAXSYMLINKS) throw new FsError('ELOOP');
+      const target = (await m.readlink(inode)).toString('utf8');
+      if (target.startsWith('/')) stack.length = 1;
+      if (isLast && target.endsWith('/')) mustBeDir = true;
+      pending = [...splitPath(target), ...pending];
+      current = stack[stack.length - 1]!.inode;
+      currentName = stack[stack.length - 1]!.name;
+      parent = stack.length > 1 ? stack[stack.length - 2]!.inode : undefined;
+      continue;
+    }
+    parent = dir;
+    current = inode;
+    currentName = name;
+    // A non-directory is pushed too: if more components follow, the next
+    // iteration reports ENOTDIR.
+    if (inode.isDir || !isLast) stack.push({ inode, name });
+  }
+  if (mustBeDir && !current.isDir) throw new FsError('ENOTDIR');
+  const top = stack[stack.length - 1]!;
+  const names = stack.slice(1).map((s) => s.name);
+  if (top.inode !== current) names.push(currentName);
+  return { inode: current, path: '/' + names.join('/'), parent: current === root ? undefined : parent };
+}
+
+function splitPath(p: string): string[] {
+  return p.split('/').filter((c) => c.length > 0);
+}
+

@@ -1,0 +1,218 @@
+/**
+ * The `node:fs/promises`-like surface of a volume (read side). Each call
+ * resolves its path, does its work through the layers below, and dresses
+ * any error in Node's form: `code`, negative `errno`, the `syscall` Node
+ * would name and the `path` the caller gave.
+ */
+import { FsError } from '../base/errors.js';
+import type { Ext4Inode } from '../inode/ext4-inode.js';
+import { EXT4_FT_DIR, EXT4_FT_UNKNOWN } from '../format/dirent.js';
+import type { Mounted } from './mounted.js';
+import { pathString, resolve } from './namei.js';
+import { Ext4BigIntStats, Ext4Stats } from './stats.js';
+import { Ext4Dir, Ext4Dirent, fileTypeFromMode } from './dirent.js';
+import { Ext4FileHandle } from './file-handle.js';
+import { getXattr, listXattrNames } from './xattr-ops.js';
+import type { BigIntStats, Dir, Dirent, FileHandle, StatFs, StatOptions, Stats, VolumePromises } from './types.js';
+
+const F_OK = 0;
+const W_OK = 2;
+const X_OK = 1;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_DIRECTORY = 0o200000;
+const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+
+type Encoding = BufferEncoding | 'buffer' | null | undefined;
+
+/** Wraps a call so its FsErrors carry Node's syscall and path. */
+async function call<T>(syscall: string, path: unknown, fn: (p: string) => Promise<T>): Promise<T> {
+  const p = pathString(path);
+  try {
+    return await fn(p);
+  } catch (e) {
+    if (e instanceof FsError) throw e.withContext(syscall, p);
+    throw e;
+  }
+}
+
+function encodingOf(options: unknown): Encoding {
+  if (typeof options === 'string') return options as BufferEncoding | 'buffer';
+  if (options !== null && typeof options === 'object' && 'encoding' in options) return (options as { encoding?: Encoding }).encoding;
+  return undefined;
+}
+
+function decodeName(name: Uint8Array, encoding: Encoding): string | Buffer {
+  const b = Buffer.from(name.buffer, name.byteOffset, name.length);
+  return encoding === 'buffer' ? Buffer.from(b) : b.toString(encoding ?? 'utf8');
+}
+
+/** Node's flag strings (read side): everything that could write fails with EROFS. */
+function parseOpenFlags(flags: string | number | undefined): number {
+  if (flags === undefined) return O_RDONLY;
+  if (typeof flags === 'number') return flags;
+  switch (flags) {
+    case 'r': case 'rs': case 'sr': return O_RDONLY;
+    case 'r+': case 'rs+': case 'sr+': case 'w': case 'wx': case 'xw': case 'w+': case 'wx+': case 'xw+':
+    case 'a': case 'ax': case 'xa': case 'as': case 'sa': case 'a+': case 'ax+': case 'xa+': case 'as+': case 'sa+':
+      return 2;
+    default:
+      throw Object.assign(new TypeError(`The value "${flags}" is invalid for option "flags"`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+}
+
+export class Ext4Promises implements VolumePromises {
+  private readonly open_ = new Set<Ext4FileHandle>();
+
+  constructor(private readonly m: Mounted) {}
+
+  stat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  stat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  stat(path: string, options?: StatOptions): Promise<Stats | BigIntStats> {
+    return call('stat', path, async (p) => this.statOf((await resolve(this.m, p, true)).inode, options));
+  }
+
+  lstat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  lstat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  lstat(path: string, options?: StatOptions): Promise<Stats | BigIntStats> {
+    return call('lstat', path, async (p) => this.statOf((await resolve(this.m, p, false)).inode, options));
+  }
+
+  private statOf(inode: Ext4Inode, options?: StatOptions): Stats | BigIntStats {
+    return options?.bigint ? new Ext4BigIntStats(this.m, inode) : new Ext4Stats(this.m, inode);
+  }
+
+  readdir(path: string, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
+  readdir(path: string, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
+  readdir(path: string, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: string, options?: unknown): Promise<string[] | Buffer[] | Dirent[]> {
+    const o = (options !== null && typeof options === 'object' ? options : {}) as { withFileTypes?: boolean; recursive?: boolean };
+    const encoding = encodingOf(options);
+    return call('scandir', path, async (p) => {
+      const { inode } = await resolve(this.m, p, true);
+      if (!inode.isDir) throw new FsError('ENOTDIR');
+      if (o.withFileTypes) return this.direntsOf(inode, p, o.recursive === true);
+      const names: Array<string | Buffer> = [];
+      const queue: Array<{ dir: Ext4Inode; prefix: string }> = [{ dir: inode, prefix: '' }];
+      while (queue.length > 0) {
+        const { dir, prefix } = queue.shift()!;
+        for (const e of await this.m.dirs.list(dir)) {
+          const name = decodeName(e.name, encoding);
+          names.push(prefix === '' ? name : typeof name === 'string' ? `${prefix}/${name}` : Buffer.concat([Buffer.from(`${prefix}/`), name]));
+          if (o.recursive && (await this.entryType(e.ino, e.fileType)) === EXT4_FT_DIR) {
+            queue.push({ dir: await this.m.inodes.get(e.ino), prefix: prefix === '' ? String(name) : `${prefix}/${String(name)}` });
+          }
+        }
+      }
+      return names as string[] | Buffer[];
+    });
+  }
+
+  private async entryType(ino: number, fileType: number): Promise<number> {
+    if (fileType !== EXT4_FT_UNKNOWN && this.m.fs.hasFileType) return fileType;
+    return fileTypeFromMode((await this.m.inodes.get(ino)).mode);
+  }
+
+  private async direntsOf(dir: Ext4Inode, path: string, recursive: boolean): Promise<Dirent[]> {
+    const out: Dirent[] = [];
+    const queue: Array<{ dir: Ext4Inode; path: string }> = [{ dir, path }];
+    while (queue.length > 0) {
+      const cur = queue.shift()!;
+      for (const e of await this.m.dirs.list(cur.dir)) {
+        const type = await this.entryType(e.ino, e.fileType);
+        const name = decodeName(e.name, 'utf8') as string;
+        out.push(new Ext4Dirent(name, cur.path, type));
+        if (recursive && type === EXT4_FT_DIR) {
+          queue.push({ dir: await this.m.inodes.get(e.ino), path: cur.path.endsWith('/') ? cur.path + name : `${cur.path}/${name}` });
+        }
+      }
+    }
+    return out;
+  }
+
+  readFile(path: string, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
+  readFile(path: string, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
+  readFile(path: string, options?: unknown): Promise<Buffer | string> {
+    const encoding = encodingOf(options);
+    const flag = options !== null && typeof options === 'object' ? (options as { flag?: string }).flag : undefined;
+    return call('open', path, async (p) => {
+      if ((parseOpenFlags(flag) & O_ACCMODE) !== O_RDONLY) throw new FsError('EROFS');
+      const { inode } = await resolve(this.m, p, true);
+      if (inode.isDir) throw new FsError('EISDIR', undefined, 'read');
+      const buf = Buffer.allocUnsafe(inode.size);
+      const n = await this.m.reader.read(inode, 0, buf, 0, inode.size);
+      const out = n === inode.size ? buf : buf.subarray(0, n);
+      return encoding && encoding !== 'buffer' ? out.toString(encoding) : out;
+    });
+  }
+
+  open(path: string, flags?: string | number, _mode?: number): Promise<FileHandle> {
+    return call('open', path, async (p) => {
+      const f = parseOpenFlags(flags);
+      if ((f & O_ACCMODE) !== O_RDONLY || (f & (O_CREAT | O_TRUNC)) !== 0) throw new FsError('EROFS');
+      const { inode } = await resolve(this.m, p, true);
+      if ((f & O_DIRECTORY) !== 0 && !inode.isDir) throw new FsError('ENOTDIR');
+      const h = new Ext4FileHandle(this.m, inode, p, (closed) => this.open_.delete(closed));
+      this.open_.add(h);
+      return h;
+    });
+  }
+
+  readlink(path: string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
+  readlink(path: string, options: { encoding: 'buffer' } | 'buffer'): Promise<Buffer>;
+  readlink(path: string, options?: unknown): Promise<string | Buffer> {
+    const encoding = encodingOf(options);
+    return call('readlink', path, async (p) => {
+      const { inode } = await resolve(this.m, p, false);
+      if (!inode.isSymlink) throw new FsError('EINVAL');
+      const target = await this.m.readlink(inode);
+      return encoding === 'buffer' ? target : target.toString(encoding ?? 'utf8');
+    });
+  }
+
+  realpath(path: string): Promise<string> {
+    return call('realpath', path, async (p) => (await resolve(this.m, p, true)).path);
+  }
+
+  access(path: string, mode: number = F_OK): Promise<void> {
+    return call('access', path, async (p) => {
+      const { inode } = await resolve(this.m, p, true);
+      if ((mode & W_OK) !== 0) throw new FsError('EROFS');
+      // Checked as root would be: execute needs an x bit somewhere unless it is a directory.
+      if ((mode & X_OK) !== 0 && !inode.isDir && (inode.mode & 0o111) === 0) throw new FsError('EACCES');
+    });
+  }
+
+  opendir(path: string): Promise<Dir> {
+    return call('opendir', path, async (p) => {
+      const { inode } = await resolve(this.m, p, true);
+      if (!inode.isDir) throw new FsError('ENOTDIR');
+      return new Ext4Dir(p, await this.direntsOf(inode, p, false));
+    });
+  }
+
+  statfs(path: string): Promise<StatFs> {
+    return call('statfs', path, async (p) => {
+      await resolve(this.m, p, true);
+      const sb = this.m.fs.sb;
+      return {
+        type: 0xef53, bsize: this.m.fs.blockSize, blocks: sb.blocksCount, bfree: sb.freeBlocksCount,
+        bavail: Math.max(0, sb.freeBlocksCount - sb.reservedBlocksCount), files: sb.inodesCount, ffree: sb.freeInodesCount,
+      };
+    });
+  }
+
+  getxattr(path: string, name: string, options?: { noFollow?: boolean }): Promise<Buffer> {
+    return call('getxattr', path, async (p) => getXattr(this.m, (await resolve(this.m, p, !options?.noFollow)).inode, name));
+  }
+
+  listxattr(path: string, options?: { noFollow?: boolean }): Promise<string[]> {
+    return call('listxattr', path, async (p) => listXattrNames(this.m, (await resolve(this.m, p, !options?.noFollow)).inode));
+  }
+
+  /** Handles still open (closed by `volume.close()`). */
+  openHandles(): Ext4FileHandle[] {
+    return [...this.open_];
+  }
+}

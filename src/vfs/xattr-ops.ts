@@ -1,0 +1,45 @@
+/**
+ * getxattr / listxattr for volumes. Names are the full names Linux shows
+ * (`user.x`, `security.selinux`, `system.posix_acl_access`); ext4's private
+ * `system.data` (inline data) is never listed or returned. POSIX ACLs are
+ * stored in ext4's compact form and returned in the form userspace sees.
+ */
+import { corrupted, FsError } from '../base/errors.js';
+import type { Ext4Inode } from '../inode/ext4-inode.js';
+import { allXattrs, xattrValue, SYSTEM_DATA_INDEX, SYSTEM_DATA_NAME, type EaInodeReader } from '../xattr/xattr-read.js';
+import { aclDiskToXattr, type XattrEntry } from '../format/xattr.js';
+import { EXT4_EA_INODE_FL } from '../format/inode.js';
+import type { Mounted } from './mounted.js';
+
+const ACL_ACCESS_INDEX = 2;
+const ACL_DEFAULT_INDEX = 3;
+
+function isHidden(e: XattrEntry): boolean {
+  return e.nameIndex === SYSTEM_DATA_INDEX && Buffer.from(e.name).toString('latin1') === SYSTEM_DATA_NAME;
+}
+
+function eaInodeReader(m: Mounted): EaInodeReader {
+  return async (valueInum, valueSize, owner) => {
+    const ea = await m.inodes.get(valueInum);
+    if ((ea.flags & EXT4_EA_INODE_FL) === 0 || ea.size !== valueSize) {
+      throw corrupted('inode', owner.ino, `xattr value inode ${valueInum} is not a matching EA inode`);
+    }
+    const buf = Buffer.alloc(valueSize);
+    await m.reader.read(ea, 0, buf, 0, valueSize);
+    return buf;
+  };
+}
+
+export async function listXattrNames(m: Mounted, inode: Ext4Inode): Promise<string[]> {
+  return (await allXattrs(m.fs, inode)).filter((e) => !isHidden(e)).map((e) => e.fullName);
+}
+
+export async function getXattr(m: Mounted, inode: Ext4Inode, name: string): Promise<Buffer> {
+  for (const e of await allXattrs(m.fs, inode)) {
+    if (isHidden(e) || e.fullName !== name) continue;
+    const value = await xattrValue(m.fs, inode, e, eaInodeReader(m));
+    if (e.nameIndex === ACL_ACCESS_INDEX || e.nameIndex === ACL_DEFAULT_INDEX) return Buffer.from(aclDiskToXattr(value));
+    return Buffer.from(value);
+  }
+  throw new FsError('ENODATA');
+}
