@@ -64,6 +64,8 @@ export interface DirBlockWhere {
   lblk?: number;
   /** Physical block */
   blockNr?: number;
+  /** Names the region instead of a block (inline directories: 'i_block', 'system.data') */
+  region?: string;
 }
 
 export interface DirBlockOptions {
@@ -118,7 +120,7 @@ export function recLenToDisk(len: number, blockSize: number): number {
 }
 
 function describe(where: DirBlockWhere): { structure: string; number: number; prefix: string } {
-  const l = where.lblk !== undefined ? `logical block ${where.lblk}` : 'block';
+  const l = where.region ?? (where.lblk !== undefined ? `logical block ${where.lblk}` : 'block');
   if (where.blockNr !== undefined) {
     return { structure: 'directory block', number: where.blockNr, prefix: `inode ${where.ino} ${l}, ` };
   }
