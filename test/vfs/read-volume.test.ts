@@ -1,0 +1,204 @@
+/**
+ * The read-only volume's fs/promises surface, checked against the Linux
+ * kernel reading the same image through a loop mount (the oracle), and
+ * against the source tree where no mount is possible.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { openVolume, type Volume } from '../../src/index.js';
+import { generateTree, type TreeManifest } from '../helpers/tree.js';
+import { useTmpDir } from '../helpers/tmp.js';
+import { runChecked, mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '../helpers/loop.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { readXattrs } from '../../src/cli/host-ops.js';
+
+const tmp = useTmpDir('read-volume');
+let manifest: TreeManifest;
+let img: string;
+let vol: Volume;
+let mnt: MountedImage | undefined;
+const canLoop = await canLoopMount();
+if (!canLoop) console.warn(`SKIPPED (kernel comparisons in read-volume): ${await describeLoopSkip()}`);
+
+/** Every path below `root` on the host, relative, '/'-prefixed. */
+async function walk(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fsp.readdir(path.join(root, rel), { withFileTypes: true })) {
+    const r = `${rel}/${e.name}`;
+    out.push(r);
+    if (e.isDirectory()) out.push(...(await walk(root, r)));
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  const src = tmp.sub('src');
+  manifest = await generateTree(src, { seed: 7, scale: 'small' });
+  // A symlink loop and a long name, for error cases.
+  await fsp.symlink('loop-b', path.join(src, 'loop-a'));
+  await fsp.symlink('loop-a', path.join(src, 'loop-b'));
+  await fsp.mkdir(path.join(src, 'plain-dir'));
+  await fsp.writeFile(path.join(src, 'plain-dir', 'f.txt'), 'hello\n');
+  img = tmp.file('default.img');
+  await runChecked('mkfs.ext4', ['-q', '-F', '-d', src, img, '256M']);
+  vol = await openVolume(img, { readOnly: true });
+  if (canLoop) mnt = await mountImage(img, { readOnly: true });
+});
+
+afterAll(async () => {
+  await vol?.close();
+  await mnt?.unmount();
+  await expectFsckClean(img);
+});
+
+describe('against the kernel', () => {
+  it.skipIf(!canLoop)('lstat of every entry matches the kernel (ino, mode, links, owner, size, blocks, ns times, rdev)', async () => {
+    const paths = ['', ...(await walk(mnt!.dir))];
+    expect(paths.length).toBeGreaterThan(100);
+    for (const p of paths) {
+      const k = await fsp.lstat(path.join(mnt!.dir, p), { bigint: true });
+      const o = await vol.promises.lstat(p === '' ? '/' : p, { bigint: true });
+      const pick = (s: typeof k | typeof o) => ({
+        ino: s.ino, mode: s.mode, nlink: s.nlink, uid: s.uid, gid: s.gid, size: s.size, blocks: s.blocks,
+        mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, atimeNs: s.atimeNs, birthtimeNs: s.birthtimeNs, rdev: s.rdev,
+        dir: s.isDirectory(), file: s.isFile(), link: s.isSymbolicLink(), fifo: s.isFIFO(), chr: s.isCharacterDevice(),
+      });
+      expect(pick(o), p).toEqual(pick(k));
+    }
+  });
+
+  it.skipIf(!canLoop)('readdir, readFile, readlink and xattrs match the kernel for every entry', async () => {
+    const paths = ['', ...(await walk(mnt!.dir))];
+    const kernelX = await readXattrs(paths.map((p) => path.join(mnt!.dir, p)));
+    expect(kernelX.errors).toEqual([]);
+    let xattrsSeen = 0;
+    for (const p of paths) {
+      const kp = path.join(mnt!.dir, p);
+      const vp = p === '' ? '/' : p;
+      const st = await fsp.lstat(kp);
+      if (st.isDirectory()) {
+        const k = (await fsp.readdir(kp)).sort();
+        expect((await vol.promises.readdir(vp)).sort(), p).toEqual(k);
+        const d = await vol.promises.readdir(vp, { withFileTypes: true });
+        const kd = await fsp.readdir(kp, { withFileTypes: true });
+        const types = (xs: Array<{ name: string; isDirectory(): boolean; isSymbolicLink(): boolean; isFile(): boolean }>) =>
+          xs.map((e) => `${e.name}:${e.isDirectory() ? 'd' : e.isSymbolicLink() ? 'l' : e.isFile() ? 'f' : 'o'}`).sort();
+        expect(types(d), p).toEqual(types(kd));
+      } else if (st.isFile()) {
+        const k = await fsp.readFile(kp);
+        const o = await vol.promises.readFile(vp);
+        expect(o.length, p).toBe(k.length);
+        expect(Buffer.compare(o, k), p).toBe(0);
+      } else if (st.isSymbolicLink()) {
+        expect(await vol.promises.readlink(vp), p).toBe(await fsp.readlink(kp));
+      }
+      const kx = kernelX.xattrs.get(kp) ?? new Map<string, Buffer>();
+      const names = (await vol.promises.listxattr(vp, { noFollow: true })).sort();
+      expect(names, p).toEqual([...kx.keys()].sort());
+      for (const [name, value] of kx) {
+        xattrsSeen++;
+        expect((await vol.promises.getxattr(vp, name, { noFollow: true })).toString('hex'), `${p} ${name}`).toBe(value.toString('hex'));
+      }
+    }
+    expect(xattrsSeen).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!canLoop)('realpath and stat follow symlinks as the kernel does', async () => {
+    for (const p of await walk(mnt!.dir)) {
+      const kp = path.join(mnt!.dir, p);
+      let kreal: string | undefined;
+      try { kreal = await fsp.realpath(kp); } catch (e) { kreal = undefined; void e; }
+      if (kreal === undefined) {
+        await expect(vol.promises.realpath(p)).rejects.toMatchObject({ code: expect.stringMatching(/ENOENT|ELOOP/) });
+      } else {
+        expect(await vol.promises.realpath(p), p).toBe(kreal.slice(mnt!.dir.length) || '/');
+        expect((await vol.promises.stat(p)).ino, p).toBe((await fsp.stat(kp)).ino);
+      }
+    }
+  });
+});
+
+describe('reading', () => {
+  it('reads files through handles at any position, streams, and reports data ranges', async () => {
+    const holeFile = '/' + manifest.holeFile;
+    const whole = await vol.promises.readFile(holeFile);
+    const h = await vol.promises.open(holeFile);
+    try {
+      const buf = Buffer.alloc(10000);
+      const { bytesRead } = await h.read(buf, 0, buf.length, 1000);
+      expect(bytesRead).toBe(Math.min(10000, whole.length - 1000));
+      expect(Buffer.compare(buf.subarray(0, bytesRead), whole.subarray(1000, 1000 + bytesRead))).toBe(0);
+      const ranges = await h.dataRanges();
+      expect(ranges.length).toBeGreaterThanOrEqual(2);
+      // Everything outside the data ranges reads as zeros.
+      let prev = 0;
+      for (const r of ranges) {
+        expect(whole.subarray(prev, r.start).every((b) => b === 0)).toBe(true);
+        prev = r.end;
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of h.createReadStream({ start: 5, end: 70000 })) chunks.push(c as Buffer);
+      expect(Buffer.compare(Buffer.concat(chunks), whole.subarray(5, 70001))).toBe(0);
+    } finally {
+      await h.close();
+    }
+    const src = await fsp.readFile(path.join(manifest.root, manifest.holeFile));
+    expect(Buffer.compare(whole, src)).toBe(0);
+  });
+
+  it('reads with the Node API shapes: encodings, opendir, statfs, access', async () => {
+    expect(await vol.promises.readFile('/plain-dir/f.txt', 'utf8')).toBe('hello\n');
+    const dir = await vol.promises.opendir('/plain-dir');
+    const names: string[] = [];
+    for await (const d of dir) names.push(d.name);
+    expect(names).toEqual(['f.txt']);
+    const sf = await vol.promises.statfs('/');
+    expect(sf.type).toBe(0xef53);
+    expect(sf.bsize).toBe(4096);
+    await vol.promises.access('/plain-dir/f.txt');
+    const bufNames = await vol.promises.readdir('/plain-dir', 'buffer');
+    expect(bufNames[0]).toBeInstanceOf(Buffer);
+  });
+});
+
+describe('errors', () => {
+  it('are Node-style, with code, negative errno, syscall and path', async () => {
+    await expect(vol.promises.readFile('/nope')).rejects.toMatchObject({
+      code: 'ENOENT', errno: -2, syscall: 'open', path: '/nope', message: "ENOENT: no such file or directory, open '/nope'",
+    });
+    await expect(vol.promises.stat('/plain-dir/f.txt/x')).rejects.toMatchObject({ code: 'ENOTDIR', syscall: 'stat' });
+    await expect(vol.promises.readFile('/plain-dir')).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(vol.promises.stat('/loop-a')).rejects.toMatchObject({ code: 'ELOOP', errno: -40 });
+    await expect(vol.promises.lstat('/loop-a')).resolves.toBeDefined();
+    await expect(vol.promises.readdir('/plain-dir/f.txt')).rejects.toMatchObject({ code: 'ENOTDIR', syscall: 'scandir' });
+    await expect(vol.promises.stat('/' + 'x'.repeat(256))).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
+    await expect(vol.promises.open('/plain-dir/f.txt', 'w')).rejects.toMatchObject({ code: 'EROFS' });
+    await expect(vol.promises.readlink('/plain-dir')).rejects.toMatchObject({ code: 'EINVAL', syscall: 'readlink' });
+    await expect(vol.promises.getxattr('/plain-dir', 'user.none')).rejects.toMatchObject({ code: 'ENODATA' });
+  });
+
+  it('refuses incompatible features by name and images that need journal recovery', async () => {
+    const cf = tmp.file('casefold.img');
+    await runChecked('mkfs.ext4', ['-q', '-F', '-O', 'casefold', cf, '16M']);
+    await expect(openVolume(cf, { readOnly: true })).rejects.toMatchObject({ code: 'ENOTSUP', message: expect.stringContaining('casefold') });
+    const rec = tmp.file('recover.img');
+    await runChecked('mkfs.ext4', ['-q', '-F', rec, '16M']);
+    await runChecked('debugfs', ['-w', '-R', 'feature needs_recovery', rec]);
+    await expect(openVolume(rec, { readOnly: true })).rejects.toMatchObject({ message: expect.stringContaining('recovery') });
+    await expect(openVolume(img, { readOnly: false })).rejects.toMatchObject({ code: 'ENOTSUP' });
+  });
+
+  it('opens a filesystem at an offset inside a larger disk image', async () => {
+    const disk = tmp.file('disk.img');
+    await runChecked('truncate', ['-s', '300M', disk]);
+    await runChecked('dd', [`if=${img}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
+    const v = await openVolume(disk, { readOnly: true, offset: 1024 * 1024 });
+    try {
+      expect(await v.promises.readFile('/plain-dir/f.txt', 'utf8')).toBe('hello\n');
+    } finally {
+      await v.close();
+    }
+    await expect(openVolume(disk, { readOnly: true })).rejects.toMatchObject({ code: 'EFSCORRUPTED' });
+  });
+});
