@@ -1,0 +1,17 @@
+/**
+ * What a command needs from the outside world, gathered in one object so
+ * that tests can run the CLI in-process against a stand-in volume and
+ * capture its output, while `main.ts` passes the real ones.
+ */
+import type { Writable } from 'node:stream';
+import type { OpenVolumeOptions, Volume } from '../vfs/types.js';
+
+export type VolumeOpener = (image: string, options: OpenVolumeOptions) => Promise<Volume>;
+
+export interface CliEnv {
+  stdout: Writable;
+  stderr: Writable;
+  openVolume: VolumeOpener;
+  /** Current time in nanoseconds since the epoch (ls decides "recent" against it). */
+  nowNs(): bigint;
+}
