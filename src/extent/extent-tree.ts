@@ -9,6 +9,7 @@
  */
 import type { Ext4Super } from '../super/ext4-super.js';
 import { corrupted } from '../base/errors.js';
+import { assert } from '../base/assert.js';
 import { decodeExtentNode, verifyExtentBlock, EXT4_MAX_EXTENT_DEPTH, type ExtentNode } from '../format/extent.js';
 import { MAX_LBLK, type BlockMapping, type MappedInode } from './mapping.js';
 
@@ -41,6 +42,7 @@ async function readExtentBlock(fs: Ext4Super, inode: MappedInode, pblk: number, 
  * logical space).
  */
 export async function mapExtentTree(fs: Ext4Super, inode: MappedInode, lblk: number): Promise<BlockMapping> {
+  assert(Number.isInteger(lblk) && lblk >= 0 && lblk < MAX_LBLK, () => `logical block ${lblk} out of range`);
   let node = extentRoot(inode);
   /** End (exclusive) of the logical range the current subtree may cover. */
   let limit = MAX_LBLK;

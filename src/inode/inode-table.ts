@@ -9,6 +9,8 @@ import { Ext4Inode } from './ext4-inode.js';
 import { corrupted } from '../base/errors.js';
 import { BG_INODE_UNINIT } from '../format/group-desc.js';
 import * as I from '../format/inode.js';
+import { maxBlockMapBlocks } from '../format/indirect.js';
+import { MAX_LBLK } from '../extent/mapping.js';
 
 /** How many decoded inodes to keep; each costs about its inode size plus a few hundred bytes. */
 const INODE_CACHE_ENTRIES = 16384;
@@ -83,4 +85,14 @@ function checkInode(fs: Ext4Super, ino: number, disk: I.Inode): void {
   if (inline && !fs.hasInlineData) throw corrupted('inode', ino, 'has inline data but the filesystem lacks the inline_data feature');
   if (extents && inline) throw corrupted('inode', ino, 'has both the extents and the inline data flag');
   if ((disk.flags & I.EXT4_ENCRYPT_FL) !== 0) throw fs.unsupported(`inode ${ino} is encrypted`);
+  // Logical block numbers are 32-bit (and the block map reaches less far), so
+  // no valid file is larger; a larger i_size would send reads past the end of
+  // the mapping space.
+  const maxBlocks = extents || inline ? MAX_LBLK : maxBlockMapBlocks(fs.blockSize);
+  if (disk.size > maxBlocks * fs.blockSize) {
+    throw corrupted('inode', ino, `size ${disk.size} exceeds the largest file this inode can map`);
+  }
+  if (type === I.S_IFDIR && !fs.hasLargeDir && disk.size >= 2 ** 32) {
+    throw corrupted('inode', ino, `directory size ${disk.size} needs the large_dir feature`);
+  }
 }

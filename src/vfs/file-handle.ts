@@ -12,6 +12,13 @@ import type { BigIntStats, FileHandle, ReadResult, ReadStreamOptions, Stats, Sta
 
 let nextFd = 3;
 
+/** Node refuses to read a file into one buffer beyond 2 GiB (ERR_FS_FILE_TOO_LARGE); so do we. */
+export function checkReadFileSize(size: number): void {
+  if (size > 2 ** 31 - 1) {
+    throw Object.assign(new RangeError(`File size (${size}) is greater than 2 GiB`), { code: 'ERR_FS_FILE_TOO_LARGE' });
+  }
+}
+
 type ReadOptions = { buffer?: Uint8Array; offset?: number; length?: number; position?: number | bigint | null };
 
 export class Ext4FileHandle implements FileHandle {
@@ -64,6 +71,7 @@ export class Ext4FileHandle implements FileHandle {
     // Like Node, readFile on a handle reads from the current position to the end.
     const start = this.position;
     const size = Math.max(0, this.inode.size - start);
+    checkReadFileSize(size);
     const buf = Buffer.allocUnsafe(size);
     const n = await this.m.reader.read(this.inode, start, buf, 0, size);
     this.position += n;

@@ -7,7 +7,7 @@
  * followed per walk (ELOOP), as Linux does, which also bounds the walk on a
  * crafted image whose links point at each other.
  */
-import { FsError } from '../base/errors.js';
+import { corrupted, FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { ROOT_INO } from '../format/inode.js';
 import type { Mounted } from './mounted.js';
@@ -76,6 +76,10 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
       currentName = stack[stack.length - 1]!.name;
       parent = stack.length > 1 ? stack[stack.length - 2]!.inode : undefined;
       continue;
+    }
+    if (inode.isDir && stack.some((s) => s.inode.ino === inode.ino)) {
+      // A directory reachable from itself: ext4 directories have exactly one parent.
+      throw corrupted('directory', dir.ino, `entry '${name}' points back to ancestor directory inode ${inode.ino} (directory cycle)`);
     }
     parent = dir;
     current = inode;

@@ -4,14 +4,14 @@
  * any error in Node's form: `code`, negative `errno`, the `syscall` Node
  * would name and the `path` the caller gave.
  */
-import { FsError } from '../base/errors.js';
+import { corrupted, FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { EXT4_FT_DIR, EXT4_FT_UNKNOWN } from '../format/dirent.js';
 import type { Mounted } from './mounted.js';
 import { pathString, resolve } from './namei.js';
 import { Ext4BigIntStats, Ext4Stats } from './stats.js';
 import { Ext4Dir, Ext4Dirent, fileTypeFromMode } from './dirent.js';
-import { Ext4FileHandle } from './file-handle.js';
+import { Ext4FileHandle, checkReadFileSize } from './file-handle.js';
 import { getXattr, listXattrNames } from './xattr-ops.js';
 import type { BigIntStats, Dir, Dirent, FileHandle, StatFs, StatOptions, Stats, VolumePromises } from './types.js';
 
@@ -46,6 +46,12 @@ function encodingOf(options: unknown): Encoding {
 function decodeName(name: Uint8Array, encoding: Encoding): string | Buffer {
   const b = Buffer.from(name.buffer, name.byteOffset, name.length);
   return encoding === 'buffer' ? Buffer.from(b) : b.toString(encoding ?? 'utf8');
+}
+
+/** A recursive listing must not meet the same directory twice (a directory cycle on a corrupt image). */
+function noCycle(seen: Set<number>, dir: Ext4Inode, child: number): void {
+  if (seen.has(child)) throw corrupted('directory', dir.ino, `subdirectory inode ${child} was already listed (directory cycle)`);
+  seen.add(child);
 }
 
 /** Node's flag strings (read side): everything that could write fails with EROFS. */
@@ -95,12 +101,14 @@ export class Ext4Promises implements VolumePromises {
       if (o.withFileTypes) return this.direntsOf(inode, p, o.recursive === true);
       const names: Array<string | Buffer> = [];
       const queue: Array<{ dir: Ext4Inode; prefix: string }> = [{ dir: inode, prefix: '' }];
+      const seen = new Set<number>([inode.ino]);
       while (queue.length > 0) {
         const { dir, prefix } = queue.shift()!;
         for (const e of await this.m.dirs.list(dir)) {
           const name = decodeName(e.name, encoding);
           names.push(prefix === '' ? name : typeof name === 'string' ? `${prefix}/${name}` : Buffer.concat([Buffer.from(`${prefix}/`), name]));
           if (o.recursive && (await this.entryType(e.ino, e.fileType)) === EXT4_FT_DIR) {
+            noCycle(seen, dir, e.ino);
             queue.push({ dir: await this.m.inodes.get(e.ino), prefix: prefix === '' ? String(name) : `${prefix}/${String(name)}` });
           }
         }
@@ -117,6 +125,7 @@ export class Ext4Promises implements VolumePromises {
   private async direntsOf(dir: Ext4Inode, path: string, recursive: boolean): Promise<Dirent[]> {
     const out: Dirent[] = [];
     const queue: Array<{ dir: Ext4Inode; path: string }> = [{ dir, path }];
+    const seen = new Set<number>([dir.ino]);
     while (queue.length > 0) {
       const cur = queue.shift()!;
       for (const e of await this.m.dirs.list(cur.dir)) {
@@ -124,6 +133,7 @@ export class Ext4Promises implements VolumePromises {
         const name = decodeName(e.name, 'utf8') as string;
         out.push(new Ext4Dirent(name, cur.path, type));
         if (recursive && type === EXT4_FT_DIR) {
+          noCycle(seen, cur.dir, e.ino);
           queue.push({ dir: await this.m.inodes.get(e.ino), path: cur.path.endsWith('/') ? cur.path + name : `${cur.path}/${name}` });
         }
       }
@@ -140,6 +150,7 @@ export class Ext4Promises implements VolumePromises {
       if ((parseOpenFlags(flag) & O_ACCMODE) !== O_RDONLY) throw new FsError('EROFS');
       const { inode } = await resolve(this.m, p, true);
       if (inode.isDir) throw new FsError('EISDIR', undefined, 'read');
+      checkReadFileSize(inode.size);
       const buf = Buffer.allocUnsafe(inode.size);
       const n = await this.m.reader.read(inode, 0, buf, 0, inode.size);
       const out = n === inode.size ? buf : buf.subarray(0, n);
