@@ -240,15 +240,23 @@ export function parseStat(text: string): StatInfo {
   };
 }
 
-/** Lines like `  user.a (7) = "value-a"` or `  user.big (3000)` under "Extended attributes:". */
+/**
+ * Lines like `  user.a (7) = "value-a"`, `  user.big (3000)`, or, for names
+ * with unprintable bytes, the name as hex bytes: `  75 73 65 72 2e e9  (1) = "v"`.
+ * Names come back as latin1 strings of their raw bytes.
+ */
 function parseXattrLines(text: string): Array<{ name: string; size: number; value?: string }> {
   const at = text.indexOf('Extended attributes:');
   if (at < 0) return [];
   const out: Array<{ name: string; size: number; value?: string }> = [];
   for (const line of text.slice(at).split('\n').slice(1)) {
-    const m = /^ {2}(\S+) \((\d+)\)(?: = "(.*)")?\s*$/.exec(line);
+    const m = /^ {2}((?:[0-9a-f]{2} )+ |\S+ )\((\d+)\)(?: = (.*?))?\s*$/.exec(line);
     if (!m) break;
-    out.push(m[3] === undefined ? { name: m[1]!, size: Number(m[2]) } : { name: m[1]!, size: Number(m[2]), value: m[3] });
+    const raw = m[1]!;
+    const name = /^(?:[0-9a-f]{2} )+ $/.test(raw)
+      ? raw.trim().split(' ').map((h) => String.fromCharCode(parseInt(h, 16))).join('')
+      : raw.trimEnd();
+    out.push(m[3] === undefined ? { name, size: Number(m[2]) } : { name, size: Number(m[2]), value: m[3] });
   }
   return out;
 }
@@ -295,7 +303,7 @@ export function parseBlocks(text: string): number[] {
 export function parseStatBlockMap(blockList: string): { data: Map<number, number>; meta: Array<{ kind: string; pblk: number }> } {
   const data = new Map<number, number>();
   const meta: Array<{ kind: string; pblk: number }> = [];
-  for (const part of blockList.split(/,\s*/)) {
+  for (const part of blockList.split(/,\s*|\n/)) {
     const m = /^\(([^)]+)\):(\d+)(?:-(\d+))?$/.exec(part.trim());
     if (!m) continue;
     const what = m[1]!;
@@ -313,13 +321,33 @@ export function parseStatBlockMap(blockList: string): { data: Map<number, number
   return { data, meta };
 }
 
+/** debugfs prints name bytes it deems unprintable as `\xNN`: back to the raw bytes (as a latin1 string). */
+export function unescapeName(shown: string): string {
+  return shown.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
 export interface LsEntry { inode: number; recLen: number; name: string }
 
-/** `ls <dir>` (short form): inode, rec_len and name of every live entry in on-disk order. Names must not contain spaces. */
+/**
+ * `ls <dir>` (short form): inode, rec_len and name (raw bytes as latin1) of
+ * every live entry in on-disk order. Names must not contain spaces or backslashes.
+ */
 export function parseLs(text: string): LsEntry[] {
   const out: LsEntry[] = [];
   const re = /(\d+)\s+\((\d+)\)\s+(\S+)/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push({ inode: Number(m[1]), recLen: Number(m[2]), name: m[3]! });
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push({ inode: Number(m[1]), recLen: Number(m[2]), name: unescapeName(m[3]!) });
+  return out;
+}
+
+export interface LsLongEntry { inode: number; mode: number; fileType: number; name: string }
+
+/** `ls -l <dir>`: inode, mode (octal), the entry's file_type byte and name, one line each. */
+export function parseLsLong(text: string): LsLongEntry[] {
+  const out: LsLongEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+\((\d+)\)\s+\d+\s+\d+\s+\d+\s+\S+\s+\S+\s(.+)$/.exec(line);
+    if (m) out.push({ inode: Number(m[1]), mode: parseInt(m[2]!, 8), fileType: Number(m[3]), name: unescapeName(m[4]!) });
+  }
   return out;
 }
 
