@@ -155,26 +155,26 @@ export class DirReader {
     // path[i] = the entries of the node at level i and the index taken there.
     const path: Array<{ entries: DxEntry[]; at: number }> = [{ entries: root.entries, at: dxLookup(root.entries, hash) }];
     for (let level = 1; level <= root.indirectLevels; level++) {
-      const parent = path[level - 1]!;
-      const entries = await readNode(parent.entries[parent.at]!.block, level);
+      const parent = path[level - 1];
+      const entries = await readNode(parent.entries[parent.at].block, level);
       path.push({ entries, at: dxLookup(entries, hash) });
     }
     for (let visited = 0; visited < count; visited++) {
-      const leaf = path[path.length - 1]!;
-      const lblk = checkBlock(leaf.entries[leaf.at]!.block);
+      const leaf = path[path.length - 1];
+      const lblk = checkBlock(leaf.entries[leaf.at].block);
       for (const e of this.leafEntries(dir, lblk, await this.block(dir, lblk))) {
         if (e.name.length === name.length && Buffer.compare(e.name, name) === 0) return { ino: e.inode, fileType: e.fileType };
       }
       // Step to the next leaf in hash order: climb while at the end of a node.
       let level = path.length - 1;
-      while (level >= 0 && path[level]!.at + 1 >= path[level]!.entries.length) level--;
+      while (level >= 0 && path[level].at + 1 >= path[level].entries.length) level--;
       if (level < 0) return undefined;
-      path[level]!.at++;
-      const nextHash = path[level]!.entries[path[level]!.at]!.hash;
+      path[level].at++;
+      const nextHash = path[level].entries[path[level].at].hash;
       if ((nextHash & ~1) >>> 0 !== hash >>> 0) return undefined;
       for (let l = level + 1; l < path.length; l++) {
-        const up = path[l - 1]!;
-        path[l] = { entries: await readNode(up.entries[up.at]!.block, l), at: 0 };
+        const up = path[l - 1];
+        path[l] = { entries: await readNode(up.entries[up.at].block, l), at: 0 };
       }
     }
     throw corrupted('inode', dir.ino, 'htree lookup visited more leaves than the directory has blocks');

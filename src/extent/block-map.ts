@@ -25,22 +25,22 @@ export async function mapBlockMap(fs: Ext4Super, inode: MappedInode, lblk: numbe
   let slots: Uint32Array = decodeBlockMapSlots(inode.disk.block);
   // Walk down; at each level `slots` is the array the next offset indexes into.
   for (let i = 0; i < level; i++) {
-    const ptr = slots[offsets[i]!]!;
+    const ptr = slots[offsets[i]];
     if (ptr === 0) {
       // The whole subtree under this pointer is a hole: find where lblk sits in it.
       let span = 1;
       let rem = 0;
       for (let k = level; k > i; k--) {
-        rem += offsets[k]! * span;
+        rem += offsets[k] * span;
         span *= apb;
       }
       return { lblk, len: span - rem, pblk: 0, state: 'hole' };
     }
     slots = await readIndirectBlock(fs, inode, ptr);
   }
-  const j = offsets[level]!;
+  const j = offsets[level];
   const end = level === 0 ? DIRECT_BLOCKS : slots.length;
-  const first = slots[j]!;
+  const first = slots[j];
   let len = 1;
   if (first === 0) {
     while (j + len < end && slots[j + len] === 0) len++;

@@ -57,25 +57,25 @@ export async function mapExtentTree(fs: Ext4Super, inode: MappedInode, lblk: num
       let found = -1;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
-        if (leaves[mid]!.lblk <= lblk) {
+        if (leaves[mid].lblk <= lblk) {
           found = mid;
           lo = mid + 1;
         } else {
           hi = mid - 1;
         }
       }
-      if (leaves.length > 0 && (leaves[0]!.lblk < floor || leaves[leaves.length - 1]!.lblk + leaves[leaves.length - 1]!.len > limit)) {
+      if (leaves.length > 0 && (leaves[0].lblk < floor || leaves[leaves.length - 1].lblk + leaves[leaves.length - 1].len > limit)) {
         throw corrupted('inode', inode.ino, `extent leaf covers blocks outside its index range ${floor}..${limit - 1}`);
       }
       if (found >= 0) {
-        const e = leaves[found]!;
+        const e = leaves[found];
         if (lblk < e.lblk + e.len) {
           fs.checkBlocks(e.pblk, e.len, 'inode', inode.ino);
           const skip = lblk - e.lblk;
           return { lblk, len: e.len - skip, pblk: e.pblk + skip, state: e.unwritten ? 'unwritten' : 'written' };
         }
       }
-      const next = found + 1 < leaves.length ? leaves[found + 1]!.lblk : limit;
+      const next = found + 1 < leaves.length ? leaves[found + 1].lblk : limit;
       return { lblk, len: next - lblk, pblk: 0, state: 'hole' };
     }
     const indexes = node.indexes;
@@ -87,7 +87,7 @@ export async function mapExtentTree(fs: Ext4Super, inode: MappedInode, lblk: num
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (indexes[mid]!.lblk <= lblk) {
+      if (indexes[mid].lblk <= lblk) {
         found = mid;
         lo = mid + 1;
       } else {
@@ -96,12 +96,12 @@ export async function mapExtentTree(fs: Ext4Super, inode: MappedInode, lblk: num
     }
     if (found < 0) {
       // Before the first index entry: nothing maps there.
-      return { lblk, len: indexes[0]!.lblk - lblk, pblk: 0, state: 'hole' };
+      return { lblk, len: indexes[0].lblk - lblk, pblk: 0, state: 'hole' };
     }
-    const entry = indexes[found]!;
+    const entry = indexes[found];
     if (entry.lblk < floor) throw corrupted('inode', inode.ino, `extent index entry starts at ${entry.lblk}, before its parent's range ${floor}`);
     floor = entry.lblk;
-    if (found + 1 < indexes.length) limit = indexes[found + 1]!.lblk;
+    if (found + 1 < indexes.length) limit = indexes[found + 1].lblk;
     node = await readExtentBlock(fs, inode, entry.pblk, node.header.depth - 1);
   }
 }

@@ -17,7 +17,7 @@ const POLY = 0x82f63b78; // reflected Castagnoli polynomial
 function makeTables(): Int32Array[] {
   const tables: Int32Array[] = [];
   for (let t = 0; t < 8; t++) tables.push(new Int32Array(256));
-  const t0 = tables[0]!;
+  const t0 = tables[0];
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
@@ -25,8 +25,8 @@ function makeTables(): Int32Array[] {
   }
   for (let n = 0; n < 256; n++) {
     for (let t = 1; t < 8; t++) {
-      const prev = tables[t - 1]![n]!;
-      tables[t]![n] = (prev >>> 8) ^ t0[prev & 0xff]!;
+      const prev = tables[t - 1][n];
+      tables[t][n] = (prev >>> 8) ^ t0[prev & 0xff];
     }
   }
   return tables;
@@ -47,24 +47,24 @@ export function crc32c(seed: number, data: Uint8Array, start = 0, end = data.len
     const words = new Int32Array(data.buffer, data.byteOffset + i, (end - i) >>> 3 << 1);
     const n = words.length;
     for (let j = 0; j < n; j += 2) {
-      const a = crc ^ words[j]!;
-      const b = words[j + 1]!;
+      const a = crc ^ words[j];
+      const b = words[j + 1];
       crc =
-        t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^
-        t3[b & 0xff]! ^ t2[(b >>> 8) & 0xff]! ^ t1[(b >>> 16) & 0xff]! ^ t0[b >>> 24]!;
+        t7[a & 0xff] ^ t6[(a >>> 8) & 0xff] ^ t5[(a >>> 16) & 0xff] ^ t4[a >>> 24] ^
+        t3[b & 0xff] ^ t2[(b >>> 8) & 0xff] ^ t1[(b >>> 16) & 0xff] ^ t0[b >>> 24];
     }
     i += n * 4;
   }
   while (end - i >= 8) {
-    const a = crc ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
-    const b = data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24);
+    const a = crc ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
+    const b = data[i + 4] | (data[i + 5] << 8) | (data[i + 6] << 16) | (data[i + 7] << 24);
     crc =
-      t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^
-      t3[b & 0xff]! ^ t2[(b >>> 8) & 0xff]! ^ t1[(b >>> 16) & 0xff]! ^ t0[b >>> 24]!;
+      t7[a & 0xff] ^ t6[(a >>> 8) & 0xff] ^ t5[(a >>> 16) & 0xff] ^ t4[a >>> 24] ^
+      t3[b & 0xff] ^ t2[(b >>> 8) & 0xff] ^ t1[(b >>> 16) & 0xff] ^ t0[b >>> 24];
     i += 8;
   }
   while (i < end) {
-    crc = (crc >>> 8) ^ t0[(crc ^ data[i]!) & 0xff]!;
+    crc = (crc >>> 8) ^ t0[(crc ^ data[i]) & 0xff];
     i++;
   }
   return crc >>> 0;
@@ -74,7 +74,7 @@ export function crc32c(seed: number, data: Uint8Array, start = 0, end = data.len
 export function crc32cU32(seed: number, value: number): number {
   let crc = seed | 0;
   for (let k = 0; k < 4; k++) {
-    crc = (crc >>> 8) ^ t0[(crc ^ (value >>> (8 * k))) & 0xff]!;
+    crc = (crc >>> 8) ^ t0[(crc ^ (value >>> (8 * k))) & 0xff];
   }
   return crc >>> 0;
 }

@@ -45,7 +45,7 @@ export class InodeTable {
     }
     const group = fs.groupOfInode(ino);
     const index = (ino - 1) % fs.inodesPerGroup;
-    const gd = fs.groups[group]!;
+    const gd = fs.groups[group];
     if (fs.gdtCsum || fs.metadataCsum) {
       // With group checksums the kernel trusts bg_flags and bg_itable_unused:
       // inodes past the used part of the table were never written.

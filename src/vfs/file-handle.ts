@@ -92,9 +92,9 @@ export class Ext4FileHandle implements FileHandle {
     const endIncl = options.end ?? Infinity;
     const m = this.m;
     const inode = this.inode;
-    const self = this;
+    const check = (): void => this.check('read');
     async function* chunks(): AsyncGenerator<Buffer> {
-      self.check('read');
+      check();
       if (inode.isDir) throw new FsError('EISDIR', undefined, 'read');
       let pos = start;
       const end = Math.min(inode.size, endIncl + 1);

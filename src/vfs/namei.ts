@@ -51,13 +51,13 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
   let parent: Ext4Inode | undefined;
   while (pending.length > 0) {
     const name = pending.shift()!;
-    const dir = stack[stack.length - 1]!.inode;
+    const dir = stack[stack.length - 1].inode;
     if (!dir.isDir) throw new FsError('ENOTDIR');
     if (name === '.' || name === '..') {
       if (name === '..' && stack.length > 1) stack.pop();
-      current = stack[stack.length - 1]!.inode;
-      currentName = stack[stack.length - 1]!.name;
-      parent = stack.length > 1 ? stack[stack.length - 2]!.inode : undefined;
+      current = stack[stack.length - 1].inode;
+      currentName = stack[stack.length - 1].name;
+      parent = stack.length > 1 ? stack[stack.length - 2].inode : undefined;
       continue;
     }
     const nameBytes = Buffer.from(name, 'utf8');
@@ -72,9 +72,9 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
       if (target.startsWith('/')) stack.length = 1;
       if (isLast && target.endsWith('/')) mustBeDir = true;
       pending = [...splitPath(target), ...pending];
-      current = stack[stack.length - 1]!.inode;
-      currentName = stack[stack.length - 1]!.name;
-      parent = stack.length > 1 ? stack[stack.length - 2]!.inode : undefined;
+      current = stack[stack.length - 1].inode;
+      currentName = stack[stack.length - 1].name;
+      parent = stack.length > 1 ? stack[stack.length - 2].inode : undefined;
       continue;
     }
     if (inode.isDir && stack.some((s) => s.inode.ino === inode.ino)) {
@@ -89,7 +89,7 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
     if (inode.isDir || !isLast) stack.push({ inode, name });
   }
   if (mustBeDir && !current.isDir) throw new FsError('ENOTDIR');
-  const top = stack[stack.length - 1]!;
+  const top = stack[stack.length - 1];
   const names = stack.slice(1).map((s) => s.name);
   if (top.inode !== current) names.push(currentName);
   return { inode: current, path: '/' + names.join('/'), parent: current === root ? undefined : parent };

@@ -23,9 +23,9 @@ export interface StatContext {
  */
 export function deviceNumber(inode: Ext4Inode): { major: number; minor: number } {
   const b = inode.disk.block;
-  const old = b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24);
+  const old = b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24);
   if (old !== 0) return { major: (old >>> 8) & 0xff, minor: old & 0xff };
-  const dev = (b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0;
+  const dev = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
   return { major: (dev & 0xfff00) >>> 8, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00) };
 }
 
