@@ -53,8 +53,8 @@ export interface TreeEntry {
   path: string;
   /** Regular file contents (default: empty file). */
   data?: Uint8Array | string;
-  /** 'dir', 'symlink' (target in `target`) or 'fifo'; regular file when absent. */
-  kind?: 'dir' | 'symlink' | 'fifo';
+  /** 'dir', 'symlink' or 'hardlink' (to `target`, relative to the tree root for hard links) or 'fifo'; regular file when absent. */
+  kind?: 'dir' | 'symlink' | 'hardlink' | 'fifo';
   target?: string;
   /** Sparse regular file of this size (written as a hole plus one byte at the end). */
   sparseSize?: number;
@@ -99,6 +99,7 @@ export function useTempImages(): TempImages {
       await mkdir(dirname(p), { recursive: true });
       if (e.kind === 'dir') await mkdir(p, { recursive: true });
       else if (e.kind === 'symlink') await runOk('ln', ['-s', e.target ?? '', p]);
+      else if (e.kind === 'hardlink') await runOk('ln', [join(root, e.target ?? ''), p]);
       else if (e.kind === 'fifo') await runOk('mkfifo', [p]);
       else if (e.sparseSize !== undefined) {
         const fh = await open(p, 'w');
@@ -108,7 +109,7 @@ export function useTempImages(): TempImages {
           await fh.close();
         }
       } else await writeFile(p, e.data ?? '');
-      if (e.mode !== undefined && e.kind !== 'symlink') await runOk('chmod', [e.mode.toString(8), p]);
+      if (e.mode !== undefined && e.kind !== 'symlink' && e.kind !== 'hardlink') await runOk('chmod', [e.mode.toString(8), p]);
       if (e.uid !== undefined || e.gid !== undefined) {
         await runOk('chown', ['-h', `${e.uid ?? 0}:${e.gid ?? 0}`, p]);
       }
