@@ -73,8 +73,13 @@ export async function mkfs(image: string, o: MkfsOptions = {}): Promise<void> {
   await runOk('mkfs.ext4', args);
 }
 
-/** One debugfs request (-R); stdout only (debugfs prints its banner on stderr). */
+/**
+ * One debugfs request (-R); stdout only (debugfs prints its banner on stderr).
+ * `request` is a latin1 string of raw bytes: one with bytes >= 0x80 goes
+ * through a command file, since argv would re-encode it as UTF-8.
+ */
 export async function debugfs(image: string, request: string, write = false): Promise<string> {
+  if (/[^\x00-\x7f]/.test(request)) return debugfsBatch(image, [request], write);
   const args = write ? ['-w', '-R', request, image] : ['-R', request, image];
   const r = await run('debugfs', args);
   if (r.code !== 0) throw new Error(`debugfs ${request} exited ${r.code}: ${r.stderr}`);
@@ -294,7 +299,17 @@ export function parseExTable(text: string): ExRow[] {
   return rows;
 }
 
-/** `blocks <file>`: physical blocks in logical order (holes omitted). */
+/**
+ * The data blocks of a file by logical block, from `stat` (which, unlike
+ * `blocks`, tells the indirect and extent-tree blocks apart from data).
+ */
+export async function dataBlocks(image: string, path: string): Promise<Array<{ lblk: number; pblk: number }>> {
+  const st = parseStat(await debugfs(image, `stat ${path}`));
+  const { data } = parseStatBlockMap(st.blockList);
+  return [...data].sort((a, b) => a[0] - b[0]).map(([lblk, pblk]) => ({ lblk, pblk }));
+}
+
+/** `blocks <file>`: every block of the file; for block-mapped files this includes the indirect blocks. */
 export function parseBlocks(text: string): number[] {
   return text.trim().split(/\s+/).filter((s) => s !== '').map(Number);
 }
@@ -330,23 +345,38 @@ export interface LsEntry { inode: number; recLen: number; name: string }
 
 /**
  * `ls <dir>` (short form): inode, rec_len and name (raw bytes as latin1) of
- * every live entry in on-disk order. Names must not contain spaces or backslashes.
+ * every record debugfs reports, in on-disk order. That is every entry of
+ * every block, unused ones (inode 0) included, but not the checksum tail.
+ * Names must not contain spaces or backslashes; an unused record may have an
+ * empty name, recognised by the next token being a "(rec_len)".
  */
 export function parseLs(text: string): LsEntry[] {
+  const t = text.split(/\s+/).filter((x) => x !== '');
+  const isRecLen = (x: string | undefined): boolean => x !== undefined && /^\(\d+\)$/.test(x);
   const out: LsEntry[] = [];
-  const re = /(\d+)\s+\((\d+)\)\s+(\S+)/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push({ inode: Number(m[1]), recLen: Number(m[2]), name: unescapeName(m[3]!) });
+  for (let i = 0; i + 1 < t.length;) {
+    const ino = /^<?(\d+)>?$/.exec(t[i]!);
+    if (!ino || !isRecLen(t[i + 1])) throw new Error(`unexpected ls output near ${t.slice(i, i + 4).join(' ')}`);
+    const recLen = Number(t[i + 1]!.slice(1, -1));
+    if (i + 2 >= t.length || isRecLen(t[i + 3])) {
+      out.push({ inode: Number(ino[1]), recLen, name: '' });
+      i += 2;
+    } else {
+      out.push({ inode: Number(ino[1]), recLen, name: unescapeName(t[i + 2]!) });
+      i += 3;
+    }
+  }
   return out;
 }
 
-export interface LsLongEntry { inode: number; mode: number; fileType: number; name: string }
+export interface LsLongEntry { inode: number; mode: number; fileType: number }
 
-/** `ls -l <dir>`: inode, mode (octal), the entry's file_type byte and name, one line each. */
+/** `ls -l <dir>`: inode, mode (octal) and the entry's file_type byte, one line per record (names left out). */
 export function parseLsLong(text: string): LsLongEntry[] {
   const out: LsLongEntry[] = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*(\d+)\s+(\d+)\s+\((\d+)\)\s+\d+\s+\d+\s+\d+\s+\S+\s+\S+\s(.+)$/.exec(line);
-    if (m) out.push({ inode: Number(m[1]), mode: parseInt(m[2]!, 8), fileType: Number(m[3]), name: unescapeName(m[4]!) });
+    const m = /^\s*(\d+)\s+(\d+)\s+\((\d+)\)\s+\d+\s+\d+\s+\d+/.exec(line);
+    if (m) out.push({ inode: Number(m[1]), mode: parseInt(m[2]!, 8), fileType: Number(m[3]) });
   }
   return out;
 }
@@ -455,4 +485,29 @@ export async function dxHashBatch(names: Uint8Array[], hashVersion: number, seed
   for (let m = re.exec(out); m; m = re.exec(out)) res.push({ hash: parseInt(m[1]!, 16), minorHash: parseInt(m[2]!, 16) });
   if (res.length !== names.length) throw new Error(`dx_hash gave ${res.length} results for ${names.length} names`);
   return res;
+}
+
+// ---------------------------------------------------------------------------
+// The kernel as a second oracle
+
+/** Whether this process may loop-mount images (root, and a kernel that answers). */
+export async function canLoopMount(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  const r = await run('mount', ['--version']);
+  return r.code === 0;
+}
+
+/**
+ * Mounts `image` through a loop device, runs `fn` with the mount point, and
+ * unmounts (also when `fn` throws). The kernel then has written the image.
+ */
+export async function withLoopMount<T>(image: string, fn: (mnt: string) => Promise<T>): Promise<T> {
+  const mnt = await makeTempDir('ext4kit-mnt-');
+  await runOk('mount', ['-o', 'loop', image, mnt]);
+  try {
+    return await fn(mnt);
+  } finally {
+    await runOk('umount', [mnt]);
+    await removeDir(mnt);
+  }
 }
