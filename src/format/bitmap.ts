@@ -36,13 +36,13 @@ export function bitmapChecksumMatches(stored: number, computed: number, descSize
 }
 
 export function testBit(bitmap: Uint8Array, i: number): boolean {
-  return (bitmap[i >>> 3]! & (1 << (i & 7))) !== 0;
+  return (bitmap[i >>> 3] & (1 << (i & 7))) !== 0;
 }
 
 export function setBit(bitmap: Uint8Array, i: number): void {
-  bitmap[i >>> 3]! |= 1 << (i & 7);
+  bitmap[i >>> 3] |= 1 << (i & 7);
 }
 
 export function clearBit(bitmap: Uint8Array, i: number): void {
-  bitmap[i >>> 3]! &= ~(1 << (i & 7));
+  bitmap[i >>> 3] &= ~(1 << (i & 7));
 }

@@ -25,7 +25,7 @@ const TABLE: Uint16Array = (() => {
 export function crc16(seed: number, data: Uint8Array, start = 0, end = data.length): number {
   let crc = seed & 0xffff;
   for (let i = start; i < end; i++) {
-    crc = (crc >>> 8) ^ TABLE[(crc ^ data[i]!) & 0xff]!;
+    crc = (crc >>> 8) ^ TABLE[(crc ^ data[i]) & 0xff];
   }
   return crc;
 }
@@ -34,7 +34,7 @@ export function crc16(seed: number, data: Uint8Array, start = 0, end = data.leng
 export function crc16U32(seed: number, value: number): number {
   let crc = seed & 0xffff;
   for (let k = 0; k < 4; k++) {
-    crc = (crc >>> 8) ^ TABLE[(crc ^ (value >>> (8 * k))) & 0xff]!;
+    crc = (crc >>> 8) ^ TABLE[(crc ^ (value >>> (8 * k))) & 0xff];
   }
   return crc;
 }

@@ -142,7 +142,7 @@ export function decodeJournalSuperblock(buf: Uint8Array): JournalSuperblock {
     dynSuper: readU32BE(buf, 0x44),
     maxTransaction: readU32BE(buf, 0x48),
     maxTransData: readU32BE(buf, 0x4c),
-    checksumType: buf[0x50]!,
+    checksumType: buf[0x50],
     padding2: copyBytes(buf, 0x51, 3),
     numFcBlocks: readU32BE(buf, 0x54),
     head: readU32BE(buf, 0x58),

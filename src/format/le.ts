@@ -16,20 +16,20 @@
 const TWO_32 = 0x1_0000_0000;
 
 export function readU8(buf: Uint8Array, off: number): number {
-  return buf[off]!;
+  return buf[off];
 }
 
 export function readU16LE(buf: Uint8Array, off: number): number {
-  return buf[off]! | (buf[off + 1]! << 8);
+  return buf[off] | (buf[off + 1] << 8);
 }
 
 export function readU32LE(buf: Uint8Array, off: number): number {
-  return (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+  return (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
 }
 
 /** Signed 32-bit little-endian (ext4 timestamps without their epoch bits). */
 export function readS32LE(buf: Uint8Array, off: number): number {
-  return buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24);
+  return buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24);
 }
 
 /** Signed 16-bit little-endian (s_max_mnt_count is -1 for "never check"). */
@@ -39,16 +39,16 @@ export function readS16LE(buf: Uint8Array, off: number): number {
 }
 
 export function readU16BE(buf: Uint8Array, off: number): number {
-  return (buf[off]! << 8) | buf[off + 1]!;
+  return (buf[off] << 8) | buf[off + 1];
 }
 
 export function readU32BE(buf: Uint8Array, off: number): number {
-  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
+  return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
 }
 
 /** Signed 32-bit big-endian (jbd2 s_errno holds a negative errno). */
 export function readS32BE(buf: Uint8Array, off: number): number {
-  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+  return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
 }
 
 /** Unsigned 64-bit little-endian as bigint, for counters that may use all 64 bits. */

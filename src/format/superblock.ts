@@ -358,15 +358,15 @@ export function decodeSuperblock(buf: Uint8Array): Superblock {
     blocksPerGroup: readU32LE(buf, 0x20),
     clustersPerGroup: readU32LE(buf, 0x24),
     inodesPerGroup: readU32LE(buf, 0x28),
-    mountTime: joinTime(readU32LE(buf, 0x2c), buf[0x275]!),
-    writeTime: joinTime(readU32LE(buf, 0x30), buf[0x274]!),
+    mountTime: joinTime(readU32LE(buf, 0x2c), buf[0x275]),
+    writeTime: joinTime(readU32LE(buf, 0x30), buf[0x274]),
     mountCount: readU16LE(buf, 0x34),
     maxMountCount: readS16LE(buf, 0x36),
     magic,
     state: readU16LE(buf, 0x3a),
     errors: readU16LE(buf, 0x3c),
     minorRevLevel: readU16LE(buf, 0x3e),
-    lastCheck: joinTime(readU32LE(buf, 0x40), buf[0x277]!),
+    lastCheck: joinTime(readU32LE(buf, 0x40), buf[0x277]),
     checkInterval: readU32LE(buf, 0x44),
     creatorOs: readU32LE(buf, 0x48),
     revLevel: readU32LE(buf, 0x4c),
@@ -382,20 +382,20 @@ export function decodeSuperblock(buf: Uint8Array): Superblock {
     volumeName: copyBytes(buf, 0x78, 16),
     lastMounted: copyBytes(buf, 0x88, 64),
     algorithmUsageBitmap: readU32LE(buf, 0xc8),
-    preallocBlocks: buf[0xcc]!,
-    preallocDirBlocks: buf[0xcd]!,
+    preallocBlocks: buf[0xcc],
+    preallocDirBlocks: buf[0xcd],
     reservedGdtBlocks: readU16LE(buf, 0xce),
     journalUuid: copyBytes(buf, 0xd0, 16),
     journalInum: readU32LE(buf, 0xe0),
     journalDev: readU32LE(buf, 0xe4),
     lastOrphan: readU32LE(buf, 0xe8),
     hashSeed: u32s(buf, 0xec, 4),
-    defHashVersion: buf[0xfc]!,
-    jnlBackupType: buf[0xfd]!,
+    defHashVersion: buf[0xfc],
+    jnlBackupType: buf[0xfd],
     descSize: readU16LE(buf, 0xfe),
     defaultMountOpts: readU32LE(buf, 0x100),
     firstMetaBg: readU32LE(buf, 0x104),
-    mkfsTime: joinTime(readU32LE(buf, 0x108), buf[0x276]!),
+    mkfsTime: joinTime(readU32LE(buf, 0x108), buf[0x276]),
     jnlBlocks: u32s(buf, 0x10c, 17),
     minExtraIsize: readU16LE(buf, 0x15c),
     wantExtraIsize: readU16LE(buf, 0x15e),
@@ -404,22 +404,22 @@ export function decodeSuperblock(buf: Uint8Array): Superblock {
     mmpUpdateInterval: readU16LE(buf, 0x166),
     mmpBlock: joinChecked(readU32LE(buf, 0x168), readU32LE(buf, 0x16c), 'MMP block'),
     raidStripeWidth: readU32LE(buf, 0x170),
-    logGroupsPerFlex: buf[0x174]!,
-    checksumType: buf[0x175]!,
-    encryptionLevel: buf[0x176]!,
-    reservedPad: buf[0x177]!,
+    logGroupsPerFlex: buf[0x174],
+    checksumType: buf[0x175],
+    encryptionLevel: buf[0x176],
+    reservedPad: buf[0x177],
     kbytesWritten: readU64LEBig(buf, 0x178),
     snapshotInum: readU32LE(buf, 0x180),
     snapshotId: readU32LE(buf, 0x184),
     snapshotRBlocksCount: readU64LEBig(buf, 0x188),
     snapshotList: readU32LE(buf, 0x190),
     errorCount: readU32LE(buf, 0x194),
-    firstErrorTime: joinTime(readU32LE(buf, 0x198), buf[0x278]!),
+    firstErrorTime: joinTime(readU32LE(buf, 0x198), buf[0x278]),
     firstErrorIno: readU32LE(buf, 0x19c),
     firstErrorBlock: readU64LEBig(buf, 0x1a0),
     firstErrorFunc: copyBytes(buf, 0x1a8, 32),
     firstErrorLine: readU32LE(buf, 0x1c8),
-    lastErrorTime: joinTime(readU32LE(buf, 0x1cc), buf[0x279]!),
+    lastErrorTime: joinTime(readU32LE(buf, 0x1cc), buf[0x279]),
     lastErrorIno: readU32LE(buf, 0x1d0),
     lastErrorLine: readU32LE(buf, 0x1d4),
     lastErrorBlock: readU64LEBig(buf, 0x1d8),
@@ -434,8 +434,8 @@ export function decodeSuperblock(buf: Uint8Array): Superblock {
     lpfIno: readU32LE(buf, 0x268),
     prjQuotaInum: readU32LE(buf, 0x26c),
     checksumSeed: readU32LE(buf, 0x270),
-    firstErrorErrcode: buf[0x27a]!,
-    lastErrorErrcode: buf[0x27b]!,
+    firstErrorErrcode: buf[0x27a],
+    lastErrorErrcode: buf[0x27b],
     encoding: readU16LE(buf, 0x27c),
     encodingFlags: readU16LE(buf, 0x27e),
     orphanFileInum: readU32LE(buf, 0x280),
@@ -516,7 +516,7 @@ function checkGeometry(sb: Superblock): void {
 
 function writeU32s(buf: Uint8Array, off: number, values: Uint32Array, n: number): void {
   assert(values.length === n, () => `expected ${n} words, got ${values.length}`);
-  for (let i = 0; i < n; i++) writeU32LE(buf, off + 4 * i, values[i]!);
+  for (let i = 0; i < n; i++) writeU32LE(buf, off + 4 * i, values[i]);
 }
 
 function writeBytes(buf: Uint8Array, off: number, bytes: Uint8Array, n: number): void {
@@ -747,7 +747,7 @@ export function uuidString(bytes: Uint8Array): string {
   assert(bytes.length === 16, 'a UUID is 16 bytes');
   let h = '';
   for (let i = 0; i < 16; i++) {
-    h += bytes[i]!.toString(16).padStart(2, '0');
+    h += bytes[i].toString(16).padStart(2, '0');
     if (i === 3 || i === 5 || i === 7 || i === 9) h += '-';
   }
   return h;
@@ -756,6 +756,6 @@ export function uuidString(bytes: Uint8Array): string {
 /** The hash seed words as the 16 bytes they occupy on disk (dumpe2fs prints them as a UUID). */
 export function hashSeedBytes(sb: Superblock): Uint8Array {
   const out = new Uint8Array(16);
-  for (let i = 0; i < 4; i++) writeU32LE(out, 4 * i, sb.hashSeed[i]!);
+  for (let i = 0; i < 4; i++) writeU32LE(out, 4 * i, sb.hashSeed[i]);
   return out;
 }

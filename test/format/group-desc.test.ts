@@ -117,34 +117,34 @@ describe.each(IMAGE_KINDS)('group descriptors of a $name image', (kind) => {
     l.descs.forEach((gd, g) => {
       const out = new Uint8Array(ds);
       encodeGroupDesc(gd, out, ds);
-      expect(Buffer.from(out).equals(Buffer.from(l.raws[g]!)), `group ${g}`).toBe(true);
+      expect(Buffer.from(out).equals(Buffer.from(l.raws[g])), `group ${g}`).toBe(true);
     });
   });
 
   it('every descriptor checksum verifies and equals what dumpe2fs prints', () => {
     const csum = (l.sb.featureRoCompat & (RO_COMPAT_METADATA_CSUM | RO_COMPAT_GDT_CSUM)) !== 0;
     l.descs.forEach((gd, g) => {
-      const computed = groupDescChecksum(l.sb, l.seed, g, l.raws[g]!);
+      const computed = groupDescChecksum(l.sb, l.seed, g, l.raws[g]);
       if (!csum) {
         expect(computed).toBeUndefined();
-        expect(l.report[g]!.csum).toBeUndefined();
+        expect(l.report[g].csum).toBeUndefined();
         return;
       }
-      expect(verifyGroupDescChecksum(l.sb, l.seed, g, l.raws[g]!), `group ${g}`).toBe(true);
+      expect(verifyGroupDescChecksum(l.sb, l.seed, g, l.raws[g]), `group ${g}`).toBe(true);
       expect(computed).toBe(gd.checksum);
-      expect(l.report[g]!.csum, `group ${g}`).toBe(gd.checksum);
+      expect(l.report[g].csum, `group ${g}`).toBe(gd.checksum);
     });
   });
 
   it('the checksum covers the group number', () => {
-    if (l.descs.length < 2 || groupDescChecksum(l.sb, l.seed, 0, l.raws[0]!) === undefined) return;
-    expect(verifyGroupDescChecksum(l.sb, l.seed, 1, l.raws[0]!)).toBe(false);
+    if (l.descs.length < 2 || groupDescChecksum(l.sb, l.seed, 0, l.raws[0]) === undefined) return;
+    expect(verifyGroupDescChecksum(l.sb, l.seed, 1, l.raws[0])).toBe(false);
   });
 
   it('values match dumpe2fs group lines', () => {
     expect(l.report.length).toBe(l.descs.length);
     l.descs.forEach((gd, g) => {
-      const r = l.report[g]!;
+      const r = l.report[g];
       expect(gd.blockBitmap, `group ${g}`).toBe(r.blockBitmap);
       expect(gd.inodeBitmap, `group ${g}`).toBe(r.inodeBitmap);
       expect(gd.inodeTable, `group ${g}`).toBe(r.inodeTable);
@@ -191,12 +191,12 @@ describe.each(IMAGE_KINDS)('group descriptors of a $name image', (kind) => {
   it('descriptor table blocks are where dumpe2fs says', () => {
     const perBlock = descPerBlockOf(l.sb);
     const meta = (l.sb.featureIncompat & INCOMPAT_META_BG) !== 0;
-    expect(l.report[0]!.descriptorsAt).toBe(groupDescBlock(l.sb, 0));
+    expect(l.report[0].descriptorsAt).toBe(groupDescBlock(l.sb, 0));
     for (let i = 0; i < groupDescBlockCount(l.sb); i++) {
       const firstGroup = i * perBlock;
       if (meta && i >= l.sb.firstMetaBg) {
         // Each meta group's descriptor block sits in its first group.
-        expect(l.report[firstGroup]!.descriptorsAt, `descriptor block ${i}`).toBe(groupDescBlock(l.sb, i));
+        expect(l.report[firstGroup].descriptorsAt, `descriptor block ${i}`).toBe(groupDescBlock(l.sb, i));
       } else {
         expect(groupDescBlock(l.sb, i)).toBe(groupDescBlock(l.sb, 0) + i);
       }
@@ -222,8 +222,8 @@ describe('high halves of 64-byte descriptors', () => {
     ];
     await debugfsScript(img, cmds, true);
     const l = await load(img, true);
-    const gd = l.descs[1]!;
-    const r = l.report[1]!;
+    const gd = l.descs[1];
+    const r = l.report[1];
     // Distinct high halves (1..4) so a field read from a neighbour's offset shows.
     const want = [0x1_0005, 0x2_0006, 0x3_0007, 0x4_0008];
     expect([gd.itableUnused, gd.freeInodesCount, gd.usedDirsCount, gd.freeBlocksCount]).toEqual(want);
@@ -231,11 +231,11 @@ describe('high halves of 64-byte descriptors', () => {
     expect(gd.blockBitmapCsum).toBe(0x12345678);
     expect(gd.inodeBitmapCsum).toBe(0x9abcdef0);
     expect(gd.excludeBitmap).toBe(0x123456789);
-    expect(verifyGroupDescChecksum(l.sb, l.seed, 1, l.raws[1]!)).toBe(true);
+    expect(verifyGroupDescChecksum(l.sb, l.seed, 1, l.raws[1])).toBe(true);
     expect(r.csum).toBe(gd.checksum);
     const out = new Uint8Array(64);
     encodeGroupDesc(gd, out, 64);
-    expect(Buffer.from(out).equals(Buffer.from(l.raws[1]!))).toBe(true);
+    expect(Buffer.from(out).equals(Buffer.from(l.raws[1]))).toBe(true);
   });
 });
 
@@ -249,13 +249,13 @@ describe('group descriptor edge cases', () => {
 
   it('the crc16 and crc32c flavours are different functions', () => {
     const asCrc32c: Superblock = { ...gdt.sb, featureRoCompat: gdt.sb.featureRoCompat | RO_COMPAT_METADATA_CSUM };
-    expect(verifyGroupDescChecksum(gdt.sb, gdt.seed, 0, gdt.raws[0]!)).toBe(true);
-    expect(verifyGroupDescChecksum(asCrc32c, gdt.seed, 0, gdt.raws[0]!)).toBe(false);
+    expect(verifyGroupDescChecksum(gdt.sb, gdt.seed, 0, gdt.raws[0])).toBe(true);
+    expect(verifyGroupDescChecksum(asCrc32c, gdt.seed, 0, gdt.raws[0])).toBe(false);
   });
 
   it('a changed byte fails verification and setGroupDescChecksum repairs it', () => {
     for (const x of [l, gdt]) {
-      const raw = x.raws[0]!.slice();
+      const raw = x.raws[0].slice();
       raw[0x0c] ^= 1; // free blocks count
       expect(verifyGroupDescChecksum(x.sb, x.seed, 0, raw)).toBe(false);
       setGroupDescChecksum(x.sb, x.seed, 0, raw);
@@ -270,7 +270,7 @@ describe('group descriptor edge cases', () => {
   });
 
   it('a block number beyond 2^53 is corruption naming the group', () => {
-    const raw = l.raws[0]!.slice();
+    const raw = l.raws[0].slice();
     raw.fill(0xff, 0x28, 0x2c); // bg_inode_table_hi
     let caught: unknown;
     try {
@@ -282,7 +282,7 @@ describe('group descriptor edge cases', () => {
   });
 
   it('a 32-byte descriptor refuses values that need the high halves, and keeps only 16 bitmap checksum bits', () => {
-    const gd = decodeGroupDesc(l.raws[0]!, 64);
+    const gd = decodeGroupDesc(l.raws[0], 64);
     const out = new Uint8Array(32);
     expect(() => encodeGroupDesc({ ...gd, inodeTable: 2 ** 32 }, out, 32)).toThrow(AssertionError);
     expect(() => encodeGroupDesc({ ...gd, freeInodesCount: 0x10000 }, out, 32)).toThrow(AssertionError);

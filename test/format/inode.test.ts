@@ -101,16 +101,16 @@ function parseStat(text: string): Stat {
   const links = need(/^Links: (\d+)\s+Blockcount: (\d+)/m);
   const times = new Map<string, { lo: number; extra?: number }>();
   for (const t of text.matchAll(/^\s*(ctime|atime|mtime|crtime): 0x([0-9a-f]+)(?::([0-9a-f]+))? --/gm)) {
-    times.set(t[1]!, { lo: Number.parseInt(t[2]!, 16), extra: t[3] === undefined ? undefined : Number.parseInt(t[3], 16) });
+    times.set(t[1], { lo: Number.parseInt(t[2], 16), extra: t[3] === undefined ? undefined : Number.parseInt(t[3], 16) });
   }
   const dtime = /^\s*dtime: 0x([0-9a-f]+)/m.exec(text);
   const extra = /^Size of extra inode fields: (\d+)/m.exec(text);
   const csum = /^Inode checksum: 0x([0-9a-f]+)/m.exec(text);
   return {
     ino: Number(head[1]),
-    type: head[2]!,
-    perm: Number.parseInt(head[3]!, 8),
-    flags: Number.parseInt(head[4]!, 16),
+    type: head[2],
+    perm: Number.parseInt(head[3], 8),
+    flags: Number.parseInt(head[4], 16),
     generation: Number(gen[1]),
     // Large inodes print "hi:lo", 128-byte ones only the low word.
     version: gen[3] === undefined ? BigInt(`0x${gen[2]}`) : (BigInt(`0x${gen[2]}`) << 32n) | BigInt(`0x${gen[3]}`),
@@ -122,9 +122,9 @@ function parseStat(text: string): Stat {
     links: Number(links[1]),
     blockcount: Number(links[2]),
     times,
-    dtime: dtime ? Number.parseInt(dtime[1]!, 16) : undefined,
+    dtime: dtime ? Number.parseInt(dtime[1], 16) : undefined,
     extraIsize: extra ? Number(extra[1]) : undefined,
-    checksum: csum ? Number.parseInt(csum[1]!, 16) : undefined,
+    checksum: csum ? Number.parseInt(csum[1], 16) : undefined,
   };
 }
 
@@ -133,7 +133,7 @@ async function statAll(img: string, inos: number[]): Promise<Map<number, Stat>> 
   const out = await debugfsScript(img, inos.map((i) => `stat <${i}>`));
   const parts = out.split(/^debugfs: stat <\d+>\n/m).slice(1);
   expect(parts.length).toBe(inos.length);
-  return new Map(parts.map((p, k) => [inos[k]!, parseStat(p)]));
+  return new Map(parts.map((p, k) => [inos[k], parseStat(p)]));
 }
 
 /** debugfs's names for file types. */
@@ -167,7 +167,7 @@ interface Img {
 async function readInode(img: string, sb: Superblock, gds: GroupDesc[], ino: number): Promise<Uint8Array> {
   const g = Math.floor((ino - 1) / sb.inodesPerGroup);
   const index = (ino - 1) % sb.inodesPerGroup;
-  return readRange(img, gds[g]!.inodeTable * blockSizeOf(sb) + index * sb.inodeSize, sb.inodeSize);
+  return readRange(img, gds[g].inodeTable * blockSizeOf(sb) + index * sb.inodeSize, sb.inodeSize);
 }
 
 async function loadImage(img: string): Promise<Img & { gds: GroupDesc[] }> {
@@ -267,7 +267,7 @@ describe('inode contents', () => {
     const out = await debugfsScript(im.img, ['ls -l /', 'ls -l /dir']);
     byName = new Map();
     for (const m of out.matchAll(/^\s*(\d+)\s+\d+\s+\(\d+\)\s+\d+\s+\d+\s+\d+\s+\S+\s+\S+\s+(\S+)\s*$/gm)) {
-      byName.set(m[2]!, Number(m[1]));
+      byName.set(m[2], Number(m[1]));
     }
   });
 
@@ -295,7 +295,7 @@ describe('inode contents', () => {
     const j = decodeInode(im.raw.get(JOURNAL_INO)!, im.inodeSize, JOURNAL_INO);
     expect(fileType(j.mode)).toBe('file');
     expect(j.size).toBeGreaterThanOrEqual(1024 * 1024);
-    expect(j.size).toBe(im.sb.jnlBlocks[16]! + im.sb.jnlBlocks[15]! * 2 ** 32);
+    expect(j.size).toBe(im.sb.jnlBlocks[16] + im.sb.jnlBlocks[15] * 2 ** 32);
     const r = decodeInode(im.raw.get(RESIZE_INO)!, im.inodeSize, RESIZE_INO);
     expect(r.linksCount).toBe(1);
   });
@@ -360,7 +360,7 @@ describe('inodes written by the codec', () => {
     encodeInode(a, out, im.inodeSize);
     setInodeChecksum(im.seed, ino, out, im.inodeSize);
     const g = Math.floor((ino - 1) / im.sb.inodesPerGroup);
-    const offset = im.gds[g]!.inodeTable * blockSizeOf(im.sb) + ((ino - 1) % im.sb.inodesPerGroup) * im.inodeSize;
+    const offset = im.gds[g].inodeTable * blockSizeOf(im.sb) + ((ino - 1) % im.sb.inodesPerGroup) * im.inodeSize;
     await writeRange(img, offset, out);
 
     const s = (await statAll(img, [ino])).get(ino)!;
