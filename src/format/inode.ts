@@ -376,12 +376,13 @@ export function setInodeChecksum(fsSeed: number, ino: number, buf: Uint8Array, i
 /**
  * The in-inode xattr space of an encoded inode: from 128 + i_extra_isize
  * (where the 4-byte XATTR_IBODY_MAGIC header goes) to the end of the inode.
- * Empty for 128-byte inodes. The caller must have validated i_extra_isize
- * (decodeInode does).
+ * Empty for 128-byte inodes. Clamped to the inode, so a corrupt
+ * i_extra_isize (which decodeInode reports) yields an empty area rather
+ * than one that runs past the inode.
  */
 export function inodeXattrArea(buf: Uint8Array, inodeSize: number): { start: number; end: number } {
   if (inodeSize <= GOOD_OLD_INODE_SIZE) return { start: inodeSize, end: inodeSize };
-  return { start: GOOD_OLD_INODE_SIZE + readU16LE(buf, OFF_EXTRA_ISIZE), end: inodeSize };
+  return { start: Math.min(GOOD_OLD_INODE_SIZE + readU16LE(buf, OFF_EXTRA_ISIZE), inodeSize), end: inodeSize };
 }
 
 /**

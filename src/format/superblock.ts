@@ -71,15 +71,6 @@ export const FLAGS_SIGNED_HASH = 0x0001;
 export const FLAGS_UNSIGNED_HASH = 0x0002;
 export const FLAGS_TEST_FILESYS = 0x0004;
 
-/** s_def_hash_version values. */
-export const HASH_LEGACY = 0;
-export const HASH_HALF_MD4 = 1;
-export const HASH_TEA = 2;
-export const HASH_LEGACY_UNSIGNED = 3;
-export const HASH_HALF_MD4_UNSIGNED = 4;
-export const HASH_TEA_UNSIGNED = 5;
-export const HASH_SIPHASH = 6;
-
 /** s_default_mount_opts bits. */
 export const DEFM_DEBUG = 0x0001;
 export const DEFM_BSDGROUPS = 0x0002;
@@ -195,7 +186,7 @@ export interface Superblock {
   lastOrphan: number;
   /** s_hash_seed: the four 32-bit words seeding htree directory hashes */
   hashSeed: Uint32Array;
-  /** s_def_hash_version (HASH_*) */
+  /** s_def_hash_version (DX_HASH_* in dirhash.ts) */
   defHashVersion: number;
   /** s_jnl_backup_type */
   jnlBackupType: number;

@@ -39,6 +39,7 @@ import {
   descSizeOf,
   fsChecksumSeed,
   groupCountOf,
+  inodeSizeOf,
   type Superblock,
 } from '../../src/format/superblock.js';
 import { crc32cU32 } from '../../src/format/crc32c.js';
@@ -167,7 +168,7 @@ interface Img {
 async function readInode(img: string, sb: Superblock, gds: GroupDesc[], ino: number): Promise<Uint8Array> {
   const g = Math.floor((ino - 1) / sb.inodesPerGroup);
   const index = (ino - 1) % sb.inodesPerGroup;
-  return readRange(img, gds[g].inodeTable * blockSizeOf(sb) + index * sb.inodeSize, sb.inodeSize);
+  return readRange(img, gds[g].inodeTable * blockSizeOf(sb) + index * inodeSizeOf(sb), inodeSizeOf(sb));
 }
 
 async function loadImage(img: string): Promise<Img & { gds: GroupDesc[] }> {
@@ -188,7 +189,7 @@ async function loadImage(img: string): Promise<Img & { gds: GroupDesc[] }> {
       raw.set(ino, await readInode(img, sb, gds, ino));
     }
   }
-  return { img, sb, gds, seed: fsChecksumSeed(sb), inodeSize: sb.inodeSize, raw };
+  return { img, sb, gds, seed: fsChecksumSeed(sb), inodeSize: inodeSizeOf(sb), raw };
 }
 
 describe.each(IMAGE_KINDS)('inodes of a $name image', (kind) => {

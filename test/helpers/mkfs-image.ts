@@ -208,8 +208,9 @@ export interface ImageKind {
  * The mkfs variants the format tests cover: default ext4 (4 KiB blocks),
  * the newer upstream defaults, 32-byte descriptors, crc16 descriptor
  * checksums, ext2/ext3, 1 KiB and 2 KiB blocks, 128-byte inodes, inline
- * data, meta_bg (several meta groups), and bigalloc with 1 KiB blocks
- * (where block 0 and the superblock share a cluster).
+ * data, meta_bg (several meta groups), bigalloc with 1 KiB blocks (where
+ * block 0 and the superblock share a cluster), and revision 0 (fixed
+ * 128-byte inodes, no features).
  */
 export const IMAGE_KINDS: readonly ImageKind[] = [
   { name: 'defaults', args: [], size: '600M' },
@@ -224,4 +225,5 @@ export const IMAGE_KINDS: readonly ImageKind[] = [
   { name: 'inline-data', args: ['-O', 'inline_data'], size: '64M' },
   { name: 'meta-bg', args: ['-b', '1024', '-O', 'meta_bg,^resize_inode'], size: '300M' },
   { name: 'bigalloc', args: ['-O', 'bigalloc', '-C', '16384'], size: '128M' },
+  { name: 'revision-0', args: ['-r', '0', '-O', 'none'], size: '64M' },
 ];
