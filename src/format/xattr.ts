@@ -90,7 +90,11 @@ export interface XattrInput {
   /** ea_inode: the inode holding the value; then valueSize and hash must be given. */
   valueInum?: number;
   valueSize?: number;
-  /** e_hash; computed from name and value (unsigned form) when absent. */
+  /**
+   * e_hash. When absent: computed from name and value (unsigned form) in a
+   * block, 0 in the inode, as Linux writes them (it hashes in-inode entries
+   * only when the value lives in an ea_inode, and e2fsprogs never does).
+   */
   hash?: number;
 }
 
@@ -329,9 +333,10 @@ export function xattrSpaceNeeded(entries: readonly XattrInput[]): number {
  * Lays out entries in buf[first, end): the list from `first` in the given
  * order, values from `end` downwards (the first entry's value highest), as
  * Linux and e2fsprogs do. Zero-length values get offset 0, as Linux writes
- * them. Returns the entry hashes written.
+ * them (e2fsprogs writes the current value boundary instead; both are read
+ * the same). Returns the entry hashes written.
  */
-function layOut(buf: Uint8Array, entries: readonly XattrInput[], first: number, end: number, valueBase: number): number[] {
+function layOut(buf: Uint8Array, entries: readonly XattrInput[], first: number, end: number, valueBase: number, inBlock: boolean): number[] {
   if (first + xattrSpaceNeeded(entries) > end) throw new FsError('ENOSPC', 'extended attributes do not fit');
   buf.fill(0, first, end);
   const hashes: number[] = [];
@@ -356,7 +361,7 @@ function layOut(buf: Uint8Array, entries: readonly XattrInput[], first: number, 
         buf.set(value, valueEnd);
         valueOffset = valueEnd - valueBase;
       }
-      hash = e.hash ?? xattrEntryHash(e, value);
+      hash = e.hash ?? (inBlock ? xattrEntryHash(e, value) : 0);
     }
     buf[off] = e.name.length;
     buf[off + 1] = e.nameIndex;
@@ -373,17 +378,20 @@ function layOut(buf: Uint8Array, entries: readonly XattrInput[], first: number, 
 
 /**
  * A new external attribute block holding `entries` in the given order (Linux
- * keeps them sorted: `compareXattrEntries`), with h_hash computed and
- * h_checksum left 0 (see `writeXattrBlockChecksum`). Throws ENOSPC when they
- * do not fit.
+ * keeps them sorted: `compareXattrEntries`), with h_checksum left 0 (see
+ * `writeXattrBlockChecksum`). h_hash is computed as Linux does unless
+ * `blockHash` is given (e2fsprogs leaves it 0, which only stops sharing).
+ * Throws ENOSPC when the entries do not fit.
  */
-export function encodeXattrBlock(entries: readonly XattrInput[], blockSize: number, refcount = 1): Uint8Array {
+export function encodeXattrBlock(
+  entries: readonly XattrInput[], blockSize: number, opts: { refcount?: number; blockHash?: number } = {},
+): Uint8Array {
   const block = new Uint8Array(blockSize);
-  const hashes = layOut(block, entries, XATTR_BLOCK_HEADER_SIZE, blockSize, 0);
+  const hashes = layOut(block, entries, XATTR_BLOCK_HEADER_SIZE, blockSize, 0, true);
   put32(block, 0, EXT4_XATTR_MAGIC);
-  put32(block, 4, refcount);
+  put32(block, 4, opts.refcount ?? 1);
   put32(block, 8, 1);
-  put32(block, 12, xattrBlockHash(hashes.map((hash) => ({ hash }))));
+  put32(block, 12, opts.blockHash ?? xattrBlockHash(hashes.map((hash) => ({ hash }))));
   return block;
 }
 
@@ -398,7 +406,7 @@ export function encodeInodeXattrs(entries: readonly XattrInput[], area: Uint8Arr
     return;
   }
   if (area.length < XATTR_IBODY_HEADER_SIZE) throw new FsError('ENOSPC', 'no room for in-inode extended attributes');
-  layOut(area, entries, XATTR_IBODY_HEADER_SIZE, area.length, XATTR_IBODY_HEADER_SIZE);
+  layOut(area, entries, XATTR_IBODY_HEADER_SIZE, area.length, XATTR_IBODY_HEADER_SIZE, false);
   put32(area, 0, EXT4_XATTR_MAGIC);
 }
 

@@ -511,3 +511,53 @@ export async function withLoopMount<T>(image: string, fn: (mnt: string) => Promi
     await removeDir(mnt);
   }
 }
+
+// ---------------------------------------------------------------------------
+// Host extended attributes (Node has no xattr calls; python3 does)
+
+const XATTR_PY = `
+import json, os, sys
+op = sys.argv[1]
+spec = json.loads(sys.stdin.read())
+if op == 'set':
+    for path, attrs in spec.items():
+        for name, value in attrs:
+            os.setxattr(path, bytes.fromhex(name), bytes.fromhex(value), follow_symlinks=False)
+    print('{}')
+else:
+    out = {}
+    for path in spec:
+        names = sorted(os.fsencode(n) for n in os.listxattr(path, follow_symlinks=False))
+        out[path] = [[n.hex(), os.getxattr(path, n, follow_symlinks=False).hex()] for n in names]
+    print(json.dumps(out))
+`;
+
+function runPython(args: string[], input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('python3', ['-c', XATTR_PY, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`python3 xattr helper failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+    child.stdin?.end(input);
+  });
+}
+
+/** Name and value as raw bytes. */
+export type HostXattr = [name: Uint8Array, value: Uint8Array];
+
+/** Sets xattrs on host files, in the given order. */
+export async function setHostXattrs(spec: Record<string, HostXattr[]>): Promise<void> {
+  const json: Record<string, string[][]> = {};
+  for (const [p, attrs] of Object.entries(spec)) json[p] = attrs.map(([n, v]) => [Buffer.from(n).toString('hex'), Buffer.from(v).toString('hex')]);
+  await runPython(['set'], JSON.stringify(json));
+}
+
+/** The xattrs the host kernel reports for each path, as a map from the name (latin1 of its bytes) to the value. */
+export async function readHostXattrs(paths: string[]): Promise<Record<string, Map<string, Uint8Array>>> {
+  const raw = JSON.parse(await runPython(['get'], JSON.stringify(paths))) as Record<string, string[][]>;
+  const out: Record<string, Map<string, Uint8Array>> = {};
+  for (const [p, attrs] of Object.entries(raw)) {
+    out[p] = new Map(attrs.map(([n, v]) => [Buffer.from(n!, 'hex').toString('latin1'), new Uint8Array(Buffer.from(v!, 'hex'))]));
+  }
+  return out;
+}
