@@ -33,7 +33,7 @@ export function ext2fsCopyOut(ctx: BenchContext, img: string): Contender {
   return {
     id: 'ext2fs',
     command: 'node dist/bench/workers/ext2fs-worker.js export IMG OUT',
-    maxRuns: ctx.ext2fsRuns,
+    maxRuns: ctx.ext2fsRuns ?? 3,
     check: missing,
     prepare: () => rm(out, { recursive: true, force: true }),
     run: async () => {
@@ -50,7 +50,7 @@ export function ext2fsBuildTree(ctx: BenchContext, size: string): Contender {
   return {
     id: 'ext2fs',
     command: `mkfs.ext4 -q -F IMG ${size}; node dist/bench/workers/ext2fs-worker.js tree SRC IMG; sync IMG`,
-    maxRuns: ctx.ext2fsRuns,
+    maxRuns: ctx.ext2fsRuns ?? 3,
     check: missing,
     prepare: () => rm(img, { force: true }),
     // The package cannot make a filesystem, so mkfs.ext4 does; it is timed,
@@ -77,7 +77,7 @@ export function ext2fsBigFile(ctx: BenchContext, file: string, size: string): Co
   return {
     id: 'ext2fs',
     command: 'node dist/bench/workers/ext2fs-worker.js big FILE IMG; sync IMG',
-    maxRuns: ctx.ext2fsRuns,
+    maxRuns: ctx.ext2fsRuns ?? 1,
     check: missing,
     prepare: () => makeImage(img, size),
     run: async () => {

@@ -19,8 +19,12 @@ export interface BenchContext {
   /** Scratch directory of this run (removed at the end). */
   work: string;
   runs: number;
-  /** Timed-run cap for the slow ext2fs package. */
-  ext2fsRuns: number;
+  /**
+   * Timed-run cap for the slow ext2fs package, when given on the command
+   * line; otherwise each workload picks its own (3, and 1 for big-file,
+   * where one run of the package takes minutes).
+   */
+  ext2fsRuns: number | undefined;
   /** When set, only these contender ids take part. */
   only: Set<string> | undefined;
   /** Per-process timeout, ms. */

@@ -24,7 +24,7 @@ export interface Report {
   command: string;
   machine: Machine;
   runs: number;
-  ext2fsRuns: number;
+  ext2fsRuns: number | string;
   cache: string;
   workloads: WorkloadResult[];
 }

@@ -192,7 +192,14 @@ export function computeRatios(specs: RatioSpec[], results: ContenderResult[]): R
     const a = byId.get(s.num);
     const b = byId.get(s.den);
     if (a?.median === undefined || b?.median === undefined) {
-      const gone = [a, b].filter((x) => x?.median === undefined).map((x) => (x === undefined ? '?' : `${x.id} ${x.status}`));
+      const gone: string[] = [];
+      for (const [id, x] of [
+        [s.num, a],
+        [s.den, b],
+      ] as const) {
+        if (x === undefined) gone.push(`${id} not run`);
+        else if (x.median === undefined) gone.push(`${id} ${x.status}`);
+      }
       return { ...s, label, missing: gone.join(', ') };
     }
     const value = a.median / b.median;
