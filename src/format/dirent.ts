@@ -78,10 +78,10 @@ export interface DirBlockOptions {
 }
 
 function u16(b: Uint8Array, o: number): number {
-  return b[o]! | (b[o + 1]! << 8);
+  return b[o] | (b[o + 1] << 8);
 }
 function u32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = v & 0xff;
@@ -148,8 +148,8 @@ export function parseDirRegion(
     if (end - off < DIRENT_HEADER_SIZE + 4) throw dirFail(where, off, `only ${end - off} bytes left, too few for an entry`);
     const inode = u32(buf, off);
     const recLen = recLenFromDisk(u16(buf, off + 4), blockSize);
-    const nameLen = buf[off + 6]!;
-    const fileType = opts.hasFileType ? buf[off + 7]! : 0;
+    const nameLen = buf[off + 6];
+    const fileType = opts.hasFileType ? buf[off + 7] : 0;
     if (recLen < dirEntrySize(1)) throw dirFail(where, off, `rec_len ${recLen} is smaller than the minimum 12`);
     if (recLen % 4 !== 0) throw dirFail(where, off, `rec_len ${recLen} is not a multiple of 4`);
     if (recLen < dirEntrySize(nameLen)) throw dirFail(where, off, `rec_len ${recLen} is too small for name_len ${nameLen}`);
@@ -163,7 +163,7 @@ export function parseDirRegion(
     if (inode !== 0) {
       if (nameLen === 0) throw dirFail(where, off, 'live entry with name_len 0');
       for (let i = off + DIRENT_HEADER_SIZE, e = i + nameLen; i < e; i++) {
-        const c = buf[i]!;
+        const c = buf[i];
         if (c === 0 || c === 0x2f) throw dirFail(where, off, `name contains ${c === 0 ? 'NUL' : "'/'"}`);
       }
       if (opts.inodesCount !== undefined && inode > opts.inodesCount) {

@@ -68,7 +68,7 @@ function legacyHash(name: Uint8Array, signed: boolean): number {
   let h0 = 0x12a3fe2d;
   let h1 = 0x37abe8f9;
   for (let i = 0; i < name.length; i++) {
-    let h = (h1 + (h0 ^ Math.imul(charValue(name[i]!, signed), 7152373))) >>> 0;
+    let h = (h1 + (h0 ^ Math.imul(charValue(name[i], signed), 7152373))) >>> 0;
     if (h & 0x80000000) h = (h - 0x7fffffff) >>> 0;
     h1 = h0;
     h0 = h;
@@ -89,7 +89,7 @@ function packName(name: Uint8Array, start: number, remaining: number, out: Uint3
   let w = 0;
   let val = pad;
   for (let i = 0; i < n; i++) {
-    val = (charValue(name[start + i]!, signed) + (val << 8)) >>> 0;
+    val = (charValue(name[start + i], signed) + (val << 8)) >>> 0;
     if (i % 4 === 3) {
       out[w++] = val;
       val = pad;
@@ -122,33 +122,33 @@ const md4Rounds = [
  * three words that follow it cyclically.
  */
 function halfMd4Transform(state: Uint32Array, input: Uint32Array): void {
-  const s = [state[0]!, state[1]!, state[2]!, state[3]!];
+  const s = [state[0], state[1], state[2], state[3]];
   for (let r = 0; r < 3; r++) {
-    const f = roundFunctions[r]!;
-    const { k, order, shifts } = md4Rounds[r]!;
+    const f = roundFunctions[r];
+    const { k, order, shifts } = md4Rounds[r];
     for (let j = 0; j < 8; j++) {
       const t = (4 - (j & 3)) & 3;
-      const sum = (s[t]! + f(s[(t + 1) & 3]!, s[(t + 2) & 3]!, s[(t + 3) & 3]!) + input[order[j]!]! + k) >>> 0;
-      s[t] = rotl(sum, shifts[j & 3]!);
+      const sum = (s[t] + f(s[(t + 1) & 3], s[(t + 2) & 3], s[(t + 3) & 3]) + input[order[j]] + k) >>> 0;
+      s[t] = rotl(sum, shifts[j & 3]);
     }
   }
-  for (let i = 0; i < 4; i++) state[i] = (state[i]! + s[i]!) >>> 0;
+  for (let i = 0; i < 4; i++) state[i] = (state[i] + s[i]) >>> 0;
 }
 
 /** TEA: 16 cycles of the Feistel network over state[0..1] keyed by the 4 input words. */
 function teaTransform(state: Uint32Array, input: Uint32Array): void {
   const delta = 0x9e3779b9;
   let sum = 0;
-  let b0 = state[0]!;
-  let b1 = state[1]!;
-  const [a, b, c, d] = [input[0]!, input[1]!, input[2]!, input[3]!];
+  let b0 = state[0];
+  let b1 = state[1];
+  const [a, b, c, d] = [input[0], input[1], input[2], input[3]];
   for (let n = 0; n < 16; n++) {
     sum = (sum + delta) >>> 0;
     b0 = (b0 + ((((b1 << 4) + a) ^ (b1 + sum) ^ ((b1 >>> 5) + b)) >>> 0)) >>> 0;
     b1 = (b1 + ((((b0 << 4) + c) ^ (b0 + sum) ^ ((b0 >>> 5) + d)) >>> 0)) >>> 0;
   }
-  state[0] = (state[0]! + b0) >>> 0;
-  state[1] = (state[1]! + b1) >>> 0;
+  state[0] = (state[0] + b0) >>> 0;
+  state[1] = (state[1] + b1) >>> 0;
 }
 
 /**
@@ -159,7 +159,7 @@ function teaTransform(state: Uint32Array, input: Uint32Array): void {
 export function dirHash(name: Uint8Array, hashVersion: number, seed?: Uint32Array | readonly number[]): DirHash {
   const state = new Uint32Array(DEFAULT_SEED);
   if (seed !== undefined && seed.length >= 4 && (seed[0] || seed[1] || seed[2] || seed[3])) {
-    for (let i = 0; i < 4; i++) state[i] = seed[i]! >>> 0;
+    for (let i = 0; i < 4; i++) state[i] = seed[i] >>> 0;
   }
   let hash: number;
   let minorHash = 0;

@@ -77,10 +77,10 @@ export interface ExtentNodeWhere {
 const TWO_32 = 0x1_0000_0000;
 
 function u16(b: Uint8Array, o: number): number {
-  return b[o]! | (b[o + 1]! << 8);
+  return b[o] | (b[o + 1] << 8);
 }
 function u32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = v & 0xff;
@@ -167,8 +167,8 @@ export function decodeExtentNode(buf: Uint8Array, where: ExtentNodeWhere, maxDep
     const o = EXTENT_HEADER_SIZE + i * EXTENT_ENTRY_SIZE;
     const lblk = u32(buf, o);
     const pblk = u16(buf, o + 8) * TWO_32 + u32(buf, o + 4);
-    if (i > 0 && lblk <= indexes[i - 1]!.lblk) {
-      throw fail(where, `index ${i} at logical ${lblk} does not follow index ${i - 1} at ${indexes[i - 1]!.lblk}`);
+    if (i > 0 && lblk <= indexes[i - 1].lblk) {
+      throw fail(where, `index ${i} at logical ${lblk} does not follow index ${i - 1} at ${indexes[i - 1].lblk}`);
     }
     if (pblk === 0) throw fail(where, `index ${i} points to block 0`);
     indexes.push({ lblk, pblk });
@@ -195,7 +195,7 @@ export function encodeExtentNode(node: ExtentNode, buf: Uint8Array): void {
   for (let i = 0; i < count; i++) {
     const o = EXTENT_HEADER_SIZE + i * EXTENT_ENTRY_SIZE;
     if (node.kind === 'leaf') {
-      const e = node.leaves[i]!;
+      const e = node.leaves[i];
       const maxLen = e.unwritten ? EXT_UNWRITTEN_MAX_LEN : EXT_INIT_MAX_LEN;
       assert(e.len >= 1 && e.len <= maxLen, `extent length ${e.len} out of range`);
       put32(buf, o, e.lblk);
@@ -203,7 +203,7 @@ export function encodeExtentNode(node: ExtentNode, buf: Uint8Array): void {
       put16(buf, o + 6, Math.floor(e.pblk / TWO_32));
       put32(buf, o + 8, e.pblk % TWO_32);
     } else {
-      const e = node.indexes[i]!;
+      const e = node.indexes[i];
       put32(buf, o, e.lblk);
       put32(buf, o + 4, e.pblk % TWO_32);
       put16(buf, o + 8, Math.floor(e.pblk / TWO_32));

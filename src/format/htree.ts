@@ -102,10 +102,10 @@ export interface DxRootOptions extends DxOptions {
 }
 
 function u16(b: Uint8Array, o: number): number {
-  return b[o]! | (b[o + 1]! << 8);
+  return b[o] | (b[o + 1] << 8);
 }
 function u32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = v & 0xff;
@@ -152,8 +152,8 @@ function decodeEntries(
     if (opts.dirBlocks !== undefined && child >= opts.dirBlocks) {
       throw dxFail(where, kind, `entry ${i} points to block ${child}, past the directory's ${opts.dirBlocks} blocks`);
     }
-    if (i > 1 && hash < entries[i - 1]!.hash) {
-      throw dxFail(where, kind, `entry ${i} hash 0x${hash.toString(16)} below the previous 0x${entries[i - 1]!.hash.toString(16)}`);
+    if (i > 1 && hash < entries[i - 1].hash) {
+      throw dxFail(where, kind, `entry ${i} hash 0x${hash.toString(16)} below the previous 0x${entries[i - 1].hash.toString(16)}`);
     }
     entries.push({ hash, block: child });
   }
@@ -172,10 +172,10 @@ export function decodeDxRoot(block: Uint8Array, where: DxWhere, opts: DxRootOpti
     throw dxFail(w, 'root', '".." entry malformed');
   }
   const reservedZero = u32(block, 24);
-  const hashVersion = block[28]!;
-  const infoLength = block[29]!;
-  const indirectLevels = block[30]!;
-  const unusedFlags = block[31]!;
+  const hashVersion = block[28];
+  const infoLength = block[29];
+  const indirectLevels = block[30];
+  const unusedFlags = block[31];
   if (reservedZero !== 0) throw dxFail(w, 'root', `reserved_zero is 0x${reservedZero.toString(16)}`);
   if (hashVersion !== DX_HASH_LEGACY && hashVersion !== DX_HASH_HALF_MD4 && hashVersion !== DX_HASH_TEA && hashVersion !== DX_HASH_SIPHASH) {
     throw dxFail(w, 'root', `unknown hash version ${hashVersion}`);
@@ -186,8 +186,8 @@ export function decodeDxRoot(block: Uint8Array, where: DxWhere, opts: DxRootOpti
   if (unusedFlags & DX_FLAG_INCOMPAT) throw dxFail(w, 'root', `unsupported flags 0x${unusedFlags.toString(16)}`);
   const e = decodeEntries(block, DX_ROOT_COUNT_OFFSET, dxRootLimit(bs, opts.hasTail), w, 'root', opts);
   return {
-    dotInode: u32(block, 0), dotFileType: block[7]!,
-    dotdotInode: u32(block, 12), dotdotFileType: block[19]!,
+    dotInode: u32(block, 0), dotFileType: block[7],
+    dotdotInode: u32(block, 12), dotdotFileType: block[19],
     hashVersion, indirectLevels, unusedFlags,
     ...e, countOffset: DX_ROOT_COUNT_OFFSET,
   };
@@ -275,7 +275,7 @@ export function dxLookup(entries: readonly DxEntry[], hash: number): number {
   let hi = entries.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    if (entries[mid]!.hash > hash >>> 0) hi = mid - 1;
+    if (entries[mid].hash > hash >>> 0) hi = mid - 1;
     else lo = mid + 1;
   }
   return lo - 1;
@@ -290,8 +290,8 @@ function encodeEntries(block: Uint8Array, countOffset: number, limit: number, en
   put16(block, countOffset + 2, entries.length);
   for (let i = 0; i < entries.length; i++) {
     const o = countOffset + i * DX_ENTRY_SIZE;
-    if (i > 0) put32(block, o, entries[i]!.hash);
-    put32(block, o + 4, entries[i]!.block);
+    if (i > 0) put32(block, o, entries[i].hash);
+    put32(block, o + 4, entries[i].block);
   }
 }
 

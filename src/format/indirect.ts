@@ -65,7 +65,7 @@ export function readU32Array(bytes: Uint8Array): Uint32Array {
   assert(bytes.length % 4 === 0, `block map bytes ${bytes.length} not a multiple of 4`);
   const out = new Uint32Array(bytes.length / 4);
   for (let i = 0, o = 0; i < out.length; i++, o += 4) {
-    out[i] = (bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24)) >>> 0;
+    out[i] = (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;
   }
   return out;
 }
@@ -80,7 +80,7 @@ export function decodeBlockMapSlots(iblock60: Uint8Array): Uint32Array {
 export function writeU32Array(values: ArrayLike<number>, bytes: Uint8Array, offset = 0): void {
   assert(offset + values.length * 4 <= bytes.length, 'block map values run past the buffer');
   for (let i = 0, o = offset; i < values.length; i++, o += 4) {
-    const v = values[i]!;
+    const v = values[i];
     bytes[o] = v & 0xff;
     bytes[o + 1] = (v >>> 8) & 0xff;
     bytes[o + 2] = (v >>> 16) & 0xff;

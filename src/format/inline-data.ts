@@ -64,7 +64,7 @@ export function parseInlineDir(
   iblock: Uint8Array, systemData: Uint8Array | undefined, ino: number, hasFileType: boolean,
 ): { parent: number; entries: DirEntry[] } {
   if (iblock.length < EXT4_MIN_INLINE_DATA_SIZE) throw corrupted('inode', ino, `i_block of ${iblock.length} bytes`);
-  const parent = (iblock[0]! | (iblock[1]! << 8) | (iblock[2]! << 16) | (iblock[3]! << 24)) >>> 0;
+  const parent = (iblock[0] | (iblock[1] << 8) | (iblock[2] << 16) | (iblock[3] << 24)) >>> 0;
   if (parent === 0) throw corrupted('inode', ino, 'inline directory has parent inode 0');
   const opts = { hasFileType };
   const entries = parseDirRegion(iblock, EXT4_INLINE_DOTDOT_SIZE, EXT4_MIN_INLINE_DATA_SIZE, EXT4_MIN_INLINE_DATA_SIZE, { ino, region: 'inline i_block' }, opts)

@@ -112,10 +112,10 @@ export interface XattrBlockHeader {
 }
 
 function u16(b: Uint8Array, o: number): number {
-  return b[o]! | (b[o + 1]! << 8);
+  return b[o] | (b[o + 1] << 8);
 }
 function u32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = v & 0xff;
@@ -174,7 +174,7 @@ export function splitXattrName(fullName: string): { nameIndex: number; name: Uin
 export function compareXattrEntries(a: Pick<XattrInput, 'nameIndex' | 'name'>, b: Pick<XattrInput, 'nameIndex' | 'name'>): number {
   if (a.nameIndex !== b.nameIndex) return a.nameIndex - b.nameIndex;
   if (a.name.length !== b.name.length) return a.name.length - b.name.length;
-  for (let i = 0; i < a.name.length; i++) if (a.name[i] !== b.name[i]) return a.name[i]! - b.name[i]!;
+  for (let i = 0; i < a.name.length; i++) if (a.name[i] !== b.name[i]) return a.name[i] - b.name[i];
   return 0;
 }
 
@@ -190,12 +190,12 @@ function parseEntries(buf: Uint8Array, first: number, end: number, valueBase: nu
   for (;;) {
     if (off + 4 > end) throw fail(`entry list at offset ${off} runs past the end (${end}) without its terminator`);
     if (u32(buf, off) === 0) break;
-    const nameLen = buf[off]!;
+    const nameLen = buf[off];
     const next = off + xattrEntrySize(nameLen);
     if (next + 4 > end) throw fail(`entry at offset ${off} runs past the end (${end})`);
     const nameStart = off + XATTR_ENTRY_HEADER_SIZE;
     if (buf.subarray(nameStart, nameStart + nameLen).includes(0)) throw fail(`entry at offset ${off}: name contains NUL`);
-    const nameIndex = buf[off + 1]!;
+    const nameIndex = buf[off + 1];
     const name = buf.slice(nameStart, nameStart + nameLen);
     entries.push({
       nameIndex, name, fullName: xattrFullName(nameIndex, name),
@@ -226,7 +226,7 @@ function parseEntries(buf: Uint8Array, first: number, end: number, valueBase: nu
   }
   ranges.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < ranges.length; i++) {
-    if (ranges[i]![0] < ranges[i - 1]![1]) throw fail(`values of ${ranges[i - 1]![2]} and ${ranges[i]![2]} overlap`);
+    if (ranges[i][0] < ranges[i - 1][1]) throw fail(`values of ${ranges[i - 1][2]} and ${ranges[i][2]} overlap`);
   }
   return entries;
 }
@@ -460,9 +460,9 @@ export function aclDiskToXattr(value: Uint8Array, ino?: number): Uint8Array {
   const x = new Uint8Array(4 + 8 * out.length);
   put32(x, 0, POSIX_ACL_XATTR_VERSION);
   out.forEach(([tag, perm, id], i) => {
-    put16(x, 4 + 8 * i, tag!);
-    put16(x, 6 + 8 * i, perm!);
-    put32(x, 8 + 8 * i, id!);
+    put16(x, 4 + 8 * i, tag);
+    put16(x, 6 + 8 * i, perm);
+    put32(x, 8 + 8 * i, id);
   });
   return x;
 }

@@ -90,8 +90,8 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
     // entry of the second block is removed on purpose for that).
     const listed = parseLs(await debugfs(image, 'ls /d'));
     const victims = listed.filter((_e, i) => i > 2 && i % 7 === 0).map((e) => e.name);
-    const second = (await dataBlocks(image, '/d'))[1]!;
-    const head = parseDirBlock(await readBlock(image, second.pblk, sb.blockSize), { ino: 0 }, opts())[0]!;
+    const second = (await dataBlocks(image, '/d'))[1];
+    const head = parseDirBlock(await readBlock(image, second.pblk, sb.blockSize), { ino: 0 }, opts())[0];
     victims.push(asLatin1(head.name));
     for (const v of new Set(victims)) await debugfs(image, `rm /d/${v}`, true);
     sb = await readRawSuper(image);
@@ -146,7 +146,7 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
       expect(verifyDirBlock(seed, data)).toBe(true);
       expect(dirBlockTailChecksum(seed, data)).toBe(Buffer.from(data).readUInt32LE(data.length - 4));
       const bad = data.slice();
-      bad[100]! ^= 1;
+      bad[100] ^= 1;
       expect(verifyDirBlock(seed, bad)).toBe(false);
       expect(verifyDirBlock(seed + 1, data)).toBe(false);
     }
@@ -167,7 +167,7 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
         const end = r.offset + 8 + r.nameLen;
         expect(Buffer.from(copy.subarray(r.offset, end)).equals(Buffer.from(data.subarray(r.offset, end)))).toBe(true);
       }
-      const last = records[records.length - 1]!;
+      const last = records[records.length - 1];
       if (opts().hasTail) {
         expect(last.offset + last.recLen).toBe(data.length - 12);
         writeDirTail(copy, Buffer.from(data).readUInt32LE(data.length - 4));
@@ -196,7 +196,7 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
 
   it('corrupt entries give EFSCORRUPTED naming the block and offset; random damage never crashes', async () => {
     const [, second] = await dirBlocks();
-    const block = second!.data;
+    const block = second.data;
     const records = parseDirRecords(block, { ino: 11 }, opts());
     const live = records.find((r) => r.inode !== 0 && r.nameLen >= 2 && r.offset > 0)!;
     const at = live.offset;
@@ -217,20 +217,20 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
       mutate(b);
       let err: unknown;
       try {
-        parseDirBlock(b, { ino: 11, lblk: 1, blockNr: second!.pblk }, opts());
+        parseDirBlock(b, { ino: 11, lblk: 1, blockNr: second.pblk }, opts());
       } catch (e) {
         err = e;
       }
       expect(isCorruption(err), what).toBe(true);
       expect(String(err), what).toMatch(msg);
-      expect(String(err), what).toMatch(new RegExp(`directory block ${second!.pblk}: inode 11 logical block 1, entry at offset \\d+`));
+      expect(String(err), what).toMatch(new RegExp(`directory block ${second.pblk}: inode 11 logical block 1, entry at offset \\d+`));
     }
     let s = 99;
     for (let i = 0; i < 3000; i++) {
       const b = block.slice();
       for (let k = 0; k < 3; k++) {
         s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-        b[(s >>> 8) % b.length]! ^= 1 << (s >>> 29);
+        b[(s >>> 8) % b.length] ^= 1 << (s >>> 29);
       }
       try {
         parseDirRecords(b, { ino: 11 }, opts());
@@ -265,15 +265,15 @@ describe('rec_len encoding for blocks of 64 KiB and more', () => {
       await debugfs(image, 'expand_dir /e', true);
       const blocks = (await dataBlocks(image, '/e')).map((b) => b.pblk);
       expect(blocks.length).toBe(2);
-      const data = await readBlock(image, blocks[1]!, 65536);
+      const data = await readBlock(image, blocks[1], 65536);
       const records = parseDirRecords(data, { ino: 12, lblk: 1 }, { hasFileType: true, hasTail: false });
       expect(records).toHaveLength(1);
       expect(records[0]).toMatchObject({ inode: 0, recLen: 65536, offset: 0 });
       const copy = new Uint8Array(65536);
-      encodeDirEntry(records[0]!, copy, 0);
+      encodeDirEntry(records[0], copy, 0);
       expect(Buffer.from(copy.subarray(0, 8)).equals(Buffer.from(data.subarray(0, 8)))).toBe(true);
       // And the first block: "." and ".." covering the rest, as debugfs lists them.
-      const first = await readBlock(image, blocks[0]!, 65536);
+      const first = await readBlock(image, blocks[0], 65536);
       const live = parseDirBlock(first, { ino: 12, lblk: 0 }, { hasFileType: true, hasTail: false });
       const ls = parseLs(await debugfs(image, 'ls /e'));
       expect(live.map((e) => ({ inode: e.inode, recLen: e.recLen, name: asLatin1(e.name) }))).toEqual(ls.slice(0, 2));
@@ -332,7 +332,7 @@ describe('inline directories', () => {
     const { parent, entries } = parseInlineDir(iblockOf(raw), sysData!.value, st.ino, true);
     const ls = parseLs(await debugfs(image, `ls ${path}`));
     // debugfs shows a made-up "." and ".." first.
-    expect(ls[0]!.name).toBe('.');
+    expect(ls[0].name).toBe('.');
     expect(ls[1]).toMatchObject({ name: '..', inode: parent });
     expect(entries.map((e) => ({ inode: e.inode, recLen: e.recLen, name: asLatin1(e.name) }))).toEqual(ls.slice(2));
     expect(st.size).toBe(EXT4_MIN_INLINE_DATA_SIZE + sysData!.valueSize);

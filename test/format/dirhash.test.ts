@@ -37,7 +37,7 @@ function randomNames(rand: () => number, count: number, highBytes: boolean): Uin
     const len = rand() < 0.7 ? 1 + Math.floor(rand() * 40) : 1 + Math.floor(rand() * 255);
     const n = new Uint8Array(len);
     for (let j = 0; j < len; j++) {
-      let c = ALPHABET[Math.floor(rand() * ALPHABET.length)]!;
+      let c = ALPHABET[Math.floor(rand() * ALPHABET.length)];
       if (!highBytes && c >= 0x80) c = 0x41 + (c % 26);
       // debugfs would take a leading '-' as an option.
       if (j === 0 && c === 0x2d) c = 0x5f;
@@ -71,7 +71,7 @@ describe('dirHash vs debugfs dx_hash', () => {
         const got = names.map((n) => dirHash(n, version, seed));
         let mismatches = 0;
         for (let i = 0; i < names.length; i++) {
-          if (got[i]!.hash !== expected[i]!.hash || got[i]!.minorHash !== expected[i]!.minorHash) mismatches++;
+          if (got[i].hash !== expected[i].hash || got[i].minorHash !== expected[i].minorHash) mismatches++;
         }
         expect(mismatches).toBe(0);
         expect(got).toEqual(expected);

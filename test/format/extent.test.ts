@@ -56,7 +56,7 @@ async function walkTree(image: string, sb: RawSuper, ino: number, inodeSeed: num
   const visit = async (node: ExtentNode, level: number): Promise<void> => {
     if (node.kind === 'index') {
       for (let i = 0; i < node.indexes.length; i++) {
-        const idx = node.indexes[i]!;
+        const idx = node.indexes[i];
         const next = node.indexes[i + 1];
         out.rows.push({
           level, entry: i + 1, entries: node.indexes.length, lblkStart: idx.lblk, pblkStart: idx.pblk, length: -1, uninit: false,
@@ -150,7 +150,7 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
       const seed = inodeChecksumSeed(fsChecksumSeed(sb), st.ino, st.generation);
       const walked = await walkTree(image, sb, st.ino, seed);
       expect(walked.rows).toEqual(expectedRows(rows));
-      if (file.startsWith('frag')) expect(rows[0]!.maxLevel).toBeGreaterThanOrEqual(1);
+      if (file.startsWith('frag')) expect(rows[0].maxLevel).toBeGreaterThanOrEqual(1);
       if (file === 'prealloc') expect(walked.rows.some((r) => r.uninit)).toBe(true);
     });
   }
@@ -158,7 +158,7 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
   it('depth reaches 2 when the root cannot hold all leaves', async () => {
     const rows = parseExTable(await debugfs(image, 'ex /frag'));
     const expectedDepth = blockSize === 1024 ? 2 : 1;
-    expect(rows[0]!.maxLevel).toBe(expectedDepth);
+    expect(rows[0].maxLevel).toBe(expectedDepth);
   });
 
   it('image is clean after the debugfs edits', async () => {
@@ -169,14 +169,14 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
   it('checksum fails on any changed byte before the tail', async () => {
     if (!hasMetadataCsum(sb)) return;
     const rows = parseExTable(await debugfs(image, 'ex /frag'));
-    const pblk = rows[0]!.pblkStart;
+    const pblk = rows[0].pblkStart;
     const st = parseStat(await debugfs(image, 'stat /frag'));
     const seed = inodeChecksumSeed(fsChecksumSeed(sb), st.ino, st.generation);
     const block = await readBlock(image, pblk, sb.blockSize);
     expect(verifyExtentBlock(seed, block)).toBe(true);
     for (const at of [0, 13, 100, extentTailOffset({ max: (sb.blockSize - 12) / 12 | 0 }) - 1]) {
       const b = block.slice();
-      b[at]! ^= 0x40;
+      b[at] ^= 0x40;
       expect(verifyExtentBlock(seed, b)).toBe(false);
     }
     expect(verifyExtentBlock(seed ^ 1, block)).toBe(false);
@@ -219,7 +219,7 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
       const b = block.slice();
       for (let k = 0; k < 4; k++) {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-        b[seed % 64]! ^= 1 << (seed >>> 29);
+        b[seed % 64] ^= 1 << (seed >>> 29);
       }
       try {
         decodeExtentNode(b, { ino: 12, blockNr: 1 });
@@ -311,12 +311,12 @@ describe('block map (ext2) on a 1k image', () => {
         const { level, offsets } = indirectPath(lblk, apb);
         let arr: Uint32Array = slots;
         for (let i = 0; i < level; i++) {
-          const ptr = arr[offsets[i]!]!;
+          const ptr = arr[offsets[i]];
           if (ptr === 0) return 0;
           seenMeta.add(ptr);
           arr = readU32Array(await readBlock(image, ptr, sb.blockSize));
         }
-        return arr[offsets[level]!]!;
+        return arr[offsets[level]];
       };
       for (const [lblk, pblk] of data) expect(await lookup(lblk), `logical ${lblk}`).toBe(pblk);
       // Every indirect block debugfs lists is one the walk went through, and no other.

@@ -81,7 +81,7 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
   });
 
   it('dx_root decodes to what debugfs htree shows; checksum verifies', () => {
-    const root = decodeDxRoot(blocks[0]!, { ino, lblk: 0 }, { hasTail: csum, largeDir: false, dirBlocks: blocks.length });
+    const root = decodeDxRoot(blocks[0], { ino, lblk: 0 }, { hasTail: csum, largeDir: false, dirBlocks: blocks.length });
     expect(root.hashVersion).toBe(dump.hashVersion);
     expect(root.indirectLevels).toBe(dump.indirectLevels);
     expect(root.count).toBe(dump.root.count);
@@ -92,11 +92,11 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
     expect(root.dotdotInode).toBe(2);
     expect(root.countOffset).toBe(DX_ROOT_COUNT_OFFSET);
     if (csum) {
-      expect(verifyDxBlock(seed, blocks[0]!)).toBe(true);
-      expect(verifyDxBlock(seed, blocks[0]!, root.countOffset, root.count, root.limit)).toBe(true);
-      expect(dxBlockChecksum(seed, blocks[0]!, root.countOffset, root.count, root.limit)).toBe(dump.root.checksum);
-      const bad = blocks[0]!.slice();
-      bad[36]! ^= 0x10;
+      expect(verifyDxBlock(seed, blocks[0])).toBe(true);
+      expect(verifyDxBlock(seed, blocks[0], root.countOffset, root.count, root.limit)).toBe(true);
+      expect(dxBlockChecksum(seed, blocks[0], root.countOffset, root.count, root.limit)).toBe(dump.root.checksum);
+      const bad = blocks[0].slice();
+      bad[36] ^= 0x10;
       expect(verifyDxBlock(seed, bad)).toBe(false);
     } else {
       expect(dump.root.checksum).toBeUndefined();
@@ -106,7 +106,7 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
   it('dx_node blocks decode to what debugfs htree shows; checksums verify', () => {
     expect(dump.nodes.size).toBe(dump.indirectLevels === 1 ? dump.root.count : 0);
     for (const [lblk, n] of dump.nodes) {
-      const data = blocks[lblk]!;
+      const data = blocks[lblk];
       expect(isDxNodeBlock(data)).toBe(true);
       const node = decodeDxNode(data, { ino, lblk }, { hasTail: csum, dirBlocks: blocks.length });
       expect({ count: node.count, limit: node.limit, entries: node.entries }).toEqual({ count: n.count, limit: n.limit, entries: n.entries });
@@ -123,7 +123,7 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
     const version = effectiveHashVersion(dump.hashVersion, sb.flags);
     let names = 0;
     for (const [lblk, leaf] of dump.leaves) {
-      const data = blocks[lblk]!;
+      const data = blocks[lblk];
       expect(isDxNodeBlock(data)).toBe(false);
       const entries = parseDirBlock(data, { ino, lblk }, { hasFileType: true, hasTail: csum });
       expect(entries.map((e) => ({ inode: e.inode, recLen: e.recLen, name: latin1(e.name) })))
@@ -142,7 +142,7 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
   it('dxLookup descends from the root to the leaf that holds each name', () => {
     const version = effectiveHashVersion(dump.hashVersion, sb.flags);
     const opts = { hasTail: csum, largeDir: false, dirBlocks: blocks.length };
-    const root = decodeDxRoot(blocks[0]!, { ino }, opts);
+    const root = decodeDxRoot(blocks[0], { ino }, opts);
     const leafOf = new Map<string, number>();
     for (const [lblk, leaf] of dump.leaves) for (const e of leaf.entries) leafOf.set(e.name, lblk);
     for (let i = 0; i < COUNT; i++) {
@@ -150,10 +150,10 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
       const { hash: h } = dirHash(name, version, sb.hashSeed);
       let entries: DxEntry[] = root.entries;
       for (let level = 0; level < root.indirectLevels; level++) {
-        const child = entries[dxLookup(entries, h)]!.block;
-        entries = decodeDxNode(blocks[child]!, { ino, lblk: child }, opts).entries;
+        const child = entries[dxLookup(entries, h)].block;
+        entries = decodeDxNode(blocks[child], { ino, lblk: child }, opts).entries;
       }
-      const leaf = entries[dxLookup(entries, h)]!.block;
+      const leaf = entries[dxLookup(entries, h)].block;
       expect(leaf, entryName(i)).toBe(leafOf.get(latin1(name)));
     }
   });
@@ -175,20 +175,20 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
       if (csum) expect(Buffer.from(encoded.subarray(tail)).equals(Buffer.from(orig.subarray(tail)))).toBe(true);
       if (orig.subarray(live, tail).every((b) => b === 0)) expect(Buffer.from(encoded).equals(Buffer.from(orig))).toBe(true);
     };
-    const root = decodeDxRoot(blocks[0]!, { ino }, { hasTail: csum, largeDir: false });
+    const root = decodeDxRoot(blocks[0], { ino }, { hasTail: csum, largeDir: false });
     const r2 = new Uint8Array(blockSize);
     encodeDxRoot(root, r2, { hasTail: csum });
-    check(blocks[0]!, r2, root.countOffset, root.count, root.limit);
+    check(blocks[0], r2, root.countOffset, root.count, root.limit);
     for (const lblk of dump.nodes.keys()) {
-      const node = decodeDxNode(blocks[lblk]!, { ino, lblk }, { hasTail: csum });
+      const node = decodeDxNode(blocks[lblk], { ino, lblk }, { hasTail: csum });
       const n2 = new Uint8Array(blockSize);
       encodeDxNode(node, n2, { hasTail: csum });
-      check(blocks[lblk]!, n2, node.countOffset, node.count, node.limit);
+      check(blocks[lblk], n2, node.countOffset, node.count, node.limit);
     }
   });
 
   it('corrupt index blocks give EFSCORRUPTED; random damage never crashes', () => {
-    const root = blocks[0]!;
+    const root = blocks[0];
     const dv = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
     const count = dv(root).getUint16(34, true);
     const limit = dv(root).getUint16(32, true);
@@ -228,17 +228,17 @@ describe.each(kinds)('htree on $name', ({ blockSize, features, hash, unsigned })
     expect(() => decodeDxRoot(two, { ino }, { hasTail: csum, largeDir: true })).toThrow(/indirect_levels 3 exceeds 2/);
     // A node whose fake entry names an inode is not a node.
     for (const lblk of dump.nodes.keys()) {
-      const b = blocks[lblk]!.slice();
+      const b = blocks[lblk].slice();
       dv(b).setUint32(0, 5, true);
       expect(() => decodeDxNode(b, { ino, lblk }, { hasTail: csum })).toThrow(/fake directory entry/);
     }
     let s = 4242;
-    for (const base of [root, ...[...dump.nodes.keys()].map((l) => blocks[l]!)]) {
+    for (const base of [root, ...[...dump.nodes.keys()].map((l) => blocks[l])]) {
       for (let i = 0; i < 1500; i++) {
         const b = base.slice();
         for (let k = 0; k < 3; k++) {
           s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-          b[(s >>> 8) % 96]! ^= 1 << (s >>> 29);
+          b[(s >>> 8) % 96] ^= 1 << (s >>> 29);
         }
         for (const f of [
           (): unknown => decodeDxRoot(b, { ino }, { hasTail: csum, largeDir: true, dirBlocks: blocks.length }),

@@ -163,7 +163,7 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
     for (const path of ['/acl', '/dacl']) {
       const x = await readFileXattrs(image, sb, path);
       const e = [...x.inode, ...x.block].find((a) => a.nameIndex === XATTR_INDEX_POSIX_ACL_ACCESS || a.nameIndex === XATTR_INDEX_POSIX_ACL_DEFAULT)!;
-      const hostValue = [...host[path]!.values()][0]!;
+      const hostValue = [...host[path].values()][0];
       expect(aclDiskToXattr(e.value!)).toEqual(hostValue);
       expect(aclXattrToDisk(hostValue)).toEqual(e.value);
     }
@@ -191,7 +191,7 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
         expect(xattrBlockChecksum(fsSeed, x.blockNr, x.blockData)).toBe(h.checksum);
         expect(verifyXattrBlock(fsSeed, x.blockNr + 1, x.blockData)).toBe(false);
         const bad = x.blockData.slice();
-        bad[bad.length - 1]! ^= 1;
+        bad[bad.length - 1] ^= 1;
         expect(verifyXattrBlock(fsSeed, x.blockNr, bad)).toBe(false);
       } else {
         expect(h.checksum).toBe(0);
@@ -237,7 +237,7 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
       ['value size huge', (b) => dv(b).setUint32(32 + 8, 0x2000000, true), /exceeds/],
       ['name with NUL', (b) => { b[32 + 16] = 0; }, /NUL/],
       ['no terminator', (b) => { for (let o = 32; o < b.length; o += 4) if (dv(b).getUint32(o, true) === 0) { b.fill(0x41, o, b.length); break; } }, /runs past|outside|overlap|exceeds|NUL/],
-      ['values overlap', (b) => dv(b).setUint16(32 + 2, dv(b).getUint16(32 + 20 + (((16 + b[32]! + 3) & ~3) - 20) + 2, true), true), /overlap/],
+      ['values overlap', (b) => dv(b).setUint16(32 + 2, dv(b).getUint16(32 + 20 + (((16 + b[32] + 3) & ~3) - 20) + 2, true), true), /overlap/],
       ['ea_inode of size 0', (b) => { dv(b).setUint32(32 + 4, 99, true); dv(b).setUint32(32 + 8, 0, true); }, /size 0/],
     ];
     for (const [what, mutate, msg] of cases) {
@@ -258,7 +258,7 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
       const b = block.slice();
       for (let k = 0; k < 3; k++) {
         s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-        b[(s >>> 8) % 400]! ^= 1 << (s >>> 29);
+        b[(s >>> 8) % 400] ^= 1 << (s >>> 29);
       }
       try {
         parseXattrBlock(b, 5);
@@ -362,7 +362,7 @@ describe('inline data files', () => {
       const listed = parseEaList(await debugfs(image, `ea_list /${name}`));
       expect(listed.find((l) => l.name === 'system.data')?.size).toBe(sys!.valueSize);
       const data = inlineDataBytes(iblockOf(raw), sys!.value, st.size, st.ino);
-      expect(Buffer.from(data).equals(Buffer.from(contents[name]!))).toBe(true);
+      expect(Buffer.from(data).equals(Buffer.from(contents[name]))).toBe(true);
       const split = splitInlineData(data);
       expect(Buffer.from(split.systemData).equals(Buffer.from(sys!.value!))).toBe(true);
       expect(Buffer.from(split.iblock.subarray(0, Math.min(60, data.length))).equals(Buffer.from(iblockOf(raw).subarray(0, Math.min(60, data.length))))).toBe(true);

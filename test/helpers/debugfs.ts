@@ -191,7 +191,7 @@ export async function inodeLocation(image: string, ino: number): Promise<{ block
   const out = await debugfs(image, `imap <${ino}>`);
   const m = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(out);
   if (!m) throw new Error(`imap <${ino}>: ${out}`);
-  return { block: Number(m[1]), offset: parseInt(m[2]!, 16) };
+  return { block: Number(m[1]), offset: parseInt(m[2], 16) };
 }
 
 /** The raw on-disk inode (s_inode_size bytes). */
@@ -235,7 +235,7 @@ export function parseStat(text: string): StatInfo {
   return {
     ino: num(/Inode: (\d+)/, 'Inode'),
     type,
-    flags: flagsM ? parseInt(flagsM[1]!, 16) : 0,
+    flags: flagsM ? parseInt(flagsM[1], 16) : 0,
     generation: num(/Generation: (\d+)/, 'Generation'),
     size: num(/Size: (\d+)/, 'Size'),
     fileAcl: num(/File ACL: (\d+)/, 'File ACL'),
@@ -257,7 +257,7 @@ function parseXattrLines(text: string): Array<{ name: string; size: number; valu
   for (const line of text.slice(at).split('\n').slice(1)) {
     const m = /^ {2}((?:[0-9a-f]{2} )+ |\S+ )\((\d+)\)(?: = (.*?))?\s*$/.exec(line);
     if (!m) break;
-    const raw = m[1]!;
+    const raw = m[1];
     const name = /^(?:[0-9a-f]{2} )+ $/.test(raw)
       ? raw.trim().split(' ').map((h) => String.fromCharCode(parseInt(h, 16))).join('')
       : raw.trimEnd();
@@ -321,7 +321,7 @@ export function parseStatBlockMap(blockList: string): { data: Map<number, number
   for (const part of blockList.split(/,\s*|\n/)) {
     const m = /^\(([^)]+)\):(\d+)(?:-(\d+))?$/.exec(part.trim());
     if (!m) continue;
-    const what = m[1]!;
+    const what = m[1];
     const p0 = Number(m[2]);
     if (/^(IND|DIND|TIND|ETB\d*)$/.test(what)) {
       meta.push({ kind: what, pblk: p0 });
@@ -355,14 +355,14 @@ export function parseLs(text: string): LsEntry[] {
   const isRecLen = (x: string | undefined): boolean => x !== undefined && /^\(\d+\)$/.test(x);
   const out: LsEntry[] = [];
   for (let i = 0; i + 1 < t.length;) {
-    const ino = /^<?(\d+)>?$/.exec(t[i]!);
+    const ino = /^<?(\d+)>?$/.exec(t[i]);
     if (!ino || !isRecLen(t[i + 1])) throw new Error(`unexpected ls output near ${t.slice(i, i + 4).join(' ')}`);
-    const recLen = Number(t[i + 1]!.slice(1, -1));
+    const recLen = Number(t[i + 1].slice(1, -1));
     if (i + 2 >= t.length || isRecLen(t[i + 3])) {
       out.push({ inode: Number(ino[1]), recLen, name: '' });
       i += 2;
     } else {
-      out.push({ inode: Number(ino[1]), recLen, name: unescapeName(t[i + 2]!) });
+      out.push({ inode: Number(ino[1]), recLen, name: unescapeName(t[i + 2]) });
       i += 3;
     }
   }
@@ -376,7 +376,7 @@ export function parseLsLong(text: string): LsLongEntry[] {
   const out: LsLongEntry[] = [];
   for (const line of text.split('\n')) {
     const m = /^\s*(\d+)\s+(\d+)\s+\((\d+)\)\s+\d+\s+\d+\s+\d+/.exec(line);
-    if (m) out.push({ inode: Number(m[1]), mode: parseInt(m[2]!, 8), fileType: Number(m[3]) });
+    if (m) out.push({ inode: Number(m[1]), mode: parseInt(m[2], 8), fileType: Number(m[3]) });
   }
   return out;
 }
@@ -409,7 +409,7 @@ export function parseHtree(text: string): HtreeDump {
   let i = 0;
   const field = (re: RegExp): number => {
     for (; i < lines.length; i++) {
-      const m = re.exec(lines[i]!);
+      const m = re.exec(lines[i]);
       if (m) { i++; return Number(m[1]); }
     }
     throw new Error(`htree output lacks ${re}`);
@@ -422,10 +422,10 @@ export function parseHtree(text: string): HtreeDump {
     const limit = field(/Number of entries \(limit\): (\d+)/);
     const cm = /^Checksum: 0x([0-9a-f]+)/.exec(lines[i] ?? '');
     let checksum: number | undefined;
-    if (cm) { checksum = parseInt(cm[1]!, 16); i++; }
+    if (cm) { checksum = parseInt(cm[1], 16); i++; }
     const entries: Array<{ hash: number; block: number }> = [];
-    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+), block (\d+)/.exec(lines[i]!)); i++) {
-      entries.push({ hash: parseInt(m[1]!, 16), block: Number(m[2]) });
+    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+), block (\d+)/.exec(lines[i])); i++) {
+      entries.push({ hash: parseInt(m[1], 16), block: Number(m[2]) });
     }
     return { count, limit, checksum, entries };
   };
@@ -434,7 +434,7 @@ export function parseHtree(text: string): HtreeDump {
   const leaves = new Map<number, HtreeLeafDump>();
   let current: number | undefined;
   for (; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = lines[i];
     let m = /^Entry #\d+: Hash 0x[0-9a-f]+, block (\d+)/.exec(line);
     if (m) { current = Number(m[1]); continue; }
     if (/^Number of entries \(count\)/.test(line) && current !== undefined) {
@@ -449,13 +449,13 @@ export function parseHtree(text: string): HtreeDump {
       const leaf: HtreeLeafDump = { phys: Number(m[2]), entries: [], checksum: undefined };
       leaves.set(Number(m[1]), leaf);
       for (i++; i < lines.length; i++) {
-        const l = lines[i]!;
+        const l = lines[i];
         const cs = /leaf block checksum: 0x([0-9a-f]+)/.exec(l);
-        if (cs) { leaf.checksum = parseInt(cs[1]!, 16); break; }
+        if (cs) { leaf.checksum = parseInt(cs[1], 16); break; }
         if (/^(Entry #|Reading directory block|-----)/.test(l)) { i--; break; }
         const re = /(\d+) 0x([0-9a-f]+)-([0-9a-f]+) \((\d+)\) (\S+)/g;
         for (let e = re.exec(l); e; e = re.exec(l)) {
-          leaf.entries.push({ inode: Number(e[1]), hash: parseInt(e[2]!, 16), minorHash: parseInt(e[3]!, 16), recLen: Number(e[4]), name: e[5]! });
+          leaf.entries.push({ inode: Number(e[1]), hash: parseInt(e[2], 16), minorHash: parseInt(e[3], 16), recLen: Number(e[4]), name: e[5] });
         }
       }
     }
@@ -466,7 +466,7 @@ export function parseHtree(text: string): HtreeDump {
 /** UUID text for the 16 bytes of four little-endian u32 words (how debugfs and mke2fs take a hash seed). */
 export function seedToUuid(seed: ArrayLike<number>): string {
   const b = Buffer.alloc(16);
-  for (let i = 0; i < 4; i++) b.writeUInt32LE(seed[i]! >>> 0, 4 * i);
+  for (let i = 0; i < 4; i++) b.writeUInt32LE(seed[i] >>> 0, 4 * i);
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
@@ -482,7 +482,7 @@ export async function dxHashBatch(names: Uint8Array[], hashVersion: number, seed
   const out = await debugfsBatch(undefined, reqs);
   const res: Array<{ hash: number; minorHash: number }> = [];
   const re = /Hash of .* is 0x([0-9a-f]+) \(minor 0x([0-9a-f]+)\)/g;
-  for (let m = re.exec(out); m; m = re.exec(out)) res.push({ hash: parseInt(m[1]!, 16), minorHash: parseInt(m[2]!, 16) });
+  for (let m = re.exec(out); m; m = re.exec(out)) res.push({ hash: parseInt(m[1], 16), minorHash: parseInt(m[2], 16) });
   if (res.length !== names.length) throw new Error(`dx_hash gave ${res.length} results for ${names.length} names`);
   return res;
 }
@@ -557,7 +557,7 @@ export async function readHostXattrs(paths: string[]): Promise<Record<string, Ma
   const raw = JSON.parse(await runPython(['get'], JSON.stringify(paths))) as Record<string, string[][]>;
   const out: Record<string, Map<string, Uint8Array>> = {};
   for (const [p, attrs] of Object.entries(raw)) {
-    out[p] = new Map(attrs.map(([n, v]) => [Buffer.from(n!, 'hex').toString('latin1'), new Uint8Array(Buffer.from(v!, 'hex'))]));
+    out[p] = new Map(attrs.map(([n, v]) => [Buffer.from(n, 'hex').toString('latin1'), new Uint8Array(Buffer.from(v, 'hex'))]));
   }
   return out;
 }
