@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readXattrs, setTimesNs, setXattrs } from '../src/cli/host-ops.js';
+import { mknodBatch, readXattrs, setTimesNs, setXattrs } from '../src/cli/host-ops.js';
 import { compareTrees, expectSameTree } from './helpers/compare-tree.js';
 import { expectFsckClean, fsckClean } from './helpers/fsck.js';
 import { IMAGE_KINDS, KERNEL_EXTRAS_DIR, buildImage, buildKernelImage, canLoopMount, describeLoopSkip } from './helpers/images.js';
@@ -127,11 +127,21 @@ describe('compareTrees', () => {
     fs.writeFileSync(at('special/extra'), '');
     fs.rmSync(at('special/socket'));
     fs.writeFileSync(at('special/socket'), '');
+    const device = small.charDevices[0];
+    if (device !== undefined) {
+      const st = fs.lstatSync(at(device));
+      fs.rmSync(at(device));
+      expect(await mknodBatch([{ path: at(device), mode: st.mode, rdev: st.rdev + 1 }])).toEqual([]);
+    }
     // Every change above moved some times; put them all back, then change exactly one by 1 ns.
     await restoreTimes(small);
     await restoreTimes(small, copy, { ignoreMissing: true });
     const t = small.times.get('times/plus-1ns')!;
-    expect(await setTimesNs([{ path: at('times/plus-1ns'), atimeNs: t.atimeNs, mtimeNs: t.mtimeNs + 1n }])).toEqual([]);
+    const td = small.times.get('links')!;
+    expect(await setTimesNs([
+      { path: at('times/plus-1ns'), atimeNs: t.atimeNs, mtimeNs: t.mtimeNs + 1n },
+      { path: at('links'), atimeNs: td.atimeNs, mtimeNs: td.mtimeNs + 1_000_000_000n },
+    ])).toEqual([]);
 
     const diffs = await compareTrees(small.root, copy, opts);
     const expected = [
@@ -147,6 +157,8 @@ describe('compareTrees', () => {
       'missing in actual: special/fifo-private',
       'extra in actual: special/extra',
       'type differs: special/socket',
+      'mtime differs (ns): links: expected',
+      ...(small.charDevices.length > 0 ? [`device number differs: ${small.charDevices[0]}`] : []),
     ];
     for (const e of expected) expect(diffs.filter((d) => d.startsWith(e)), `${e}\nin:\n${diffs.join('\n')}`).toHaveLength(1);
     // The other names of the group report their link count too; nothing else may differ.
