@@ -8,6 +8,7 @@ import type { Ext4Super } from '../super/ext4-super.js';
 import { Ext4Inode } from './ext4-inode.js';
 import { corrupted } from '../base/errors.js';
 import { BG_INODE_UNINIT } from '../format/group-desc.js';
+import { OS_LINUX } from '../format/superblock.js';
 import * as I from '../format/inode.js';
 import { maxBlockMapBlocks } from '../format/indirect.js';
 import { MAX_LBLK } from '../extent/mapping.js';
@@ -62,7 +63,8 @@ export class InodeTable {
     const off = byteInTable % fs.blockSize;
     const raw = Uint8Array.prototype.slice.call(block, off, off + fs.inodeSize);
     const disk = I.decodeInode(raw, fs.inodeSize, ino);
-    if (fs.metadataCsum && !I.verifyInodeChecksum(fs.csumSeed, ino, raw, fs.inodeSize)) {
+    // Linux checks inode checksums only on filesystems a Linux system created.
+    if (fs.metadataCsum && fs.sb.creatorOs === OS_LINUX && !I.verifyInodeChecksum(fs.csumSeed, ino, raw, fs.inodeSize)) {
       throw corrupted('inode', ino, 'checksum does not match');
     }
     checkInode(fs, ino, disk);

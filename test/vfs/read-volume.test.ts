@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { openVolume, type Volume } from '../../src/index.js';
 import { generateTree, type TreeManifest } from '../helpers/tree.js';
 import { useTmpDir } from '../helpers/tmp.js';
-import { runChecked, mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '../helpers/loop.js';
+import { runChecked, runCommand, mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '../helpers/loop.js';
 import { expectFsckClean } from '../helpers/fsck.js';
 import { readXattrs } from '../../src/cli/host-ops.js';
 
@@ -159,6 +159,38 @@ describe('reading', () => {
     await vol.promises.access('/plain-dir/f.txt');
     const bufNames = await vol.promises.readdir('/plain-dir', 'buffer');
     expect(bufNames[0]).toBeInstanceOf(Buffer);
+  });
+});
+
+describe('hashed directories', () => {
+  it('finds every name through the htree index of directories indexed by e2fsck -D, for each hash', async () => {
+    // mke2fs -d never indexes directories; e2fsck -D rebuilds them as htrees.
+    const src = tmp.sub('htree-src');
+    const names: string[] = [];
+    for (let i = 0; i < 3000; i++) names.push(`n${i}-${'q'.repeat(i % 50)}\u00e9`);
+    await fsp.mkdir(path.join(src, 'big'));
+    for (const n of names) await fsp.writeFile(path.join(src, 'big', n), n);
+    for (const [hash, extra] of [['half_md4', []], ['tea', ['-b', '1024']], ['legacy', ['-O', '^metadata_csum']]] as const) {
+      const hImg = tmp.file(`htree-${hash}.img`);
+      await runChecked('mkfs.ext4', ['-q', '-F', ...extra, '-E', `hash_alg=${hash}`, '-d', src, hImg, '64M']);
+      const fsck = await runCommand('e2fsck', ['-fyD', hImg], { timeoutMs: 120_000 });
+      expect(fsck.code, fsck.stdout).toBeLessThanOrEqual(1);
+      const dump = await runChecked('debugfs', ['-R', 'htree /big', hImg]);
+      expect(dump.stdout, hash).toContain('Root node dump');
+      const v = await openVolume(hImg, { readOnly: true });
+      try {
+        // Lookups before any listing of the directory go through the index.
+        for (const n of names) {
+          const st = await v.promises.stat(`/big/${n}`);
+          expect(st.size, `${hash} ${n}`).toBe(Buffer.byteLength(n));
+        }
+        await expect(v.promises.stat('/big/not-there')).rejects.toMatchObject({ code: 'ENOENT' });
+        expect((await v.promises.readdir('/big')).sort()).toEqual([...names].sort());
+      } finally {
+        await v.close();
+      }
+      await expectFsckClean(hImg);
+    }
   });
 });
 
