@@ -41,7 +41,7 @@ beforeAll(async () => {
   await fsp.mkdir(path.join(src, 'plain-dir'));
   await fsp.writeFile(path.join(src, 'plain-dir', 'f.txt'), 'hello\n');
   img = tmp.file('default.img');
-  await runChecked('mkfs.ext4', ['-q', '-F', '-d', src, img, '256M']);
+  await runChecked('mkfs.ext4', ['-q', '-F', '-b', '4096', '-d', src, img, '256M']);
   vol = await openVolume(img, { readOnly: true });
   if (canLoop) mnt = await mountImage(img, { readOnly: true });
 });
@@ -108,9 +108,12 @@ describe('against the kernel', () => {
     for (const p of await walk(mnt!.dir)) {
       const kp = path.join(mnt!.dir, p);
       let kreal: string | undefined;
-      try { kreal = await fsp.realpath(kp); } catch (e) { kreal = undefined; void e; }
+      let kcode: string | undefined;
+      try { kreal = await fsp.realpath(kp); } catch (e) { kcode = (e as NodeJS.ErrnoException).code; }
+      // An absolute symlink escapes the mount point on the host: nothing to compare.
+      if (kreal !== undefined && !kreal.startsWith(mnt!.dir)) continue;
       if (kreal === undefined) {
-        await expect(vol.promises.realpath(p)).rejects.toMatchObject({ code: expect.stringMatching(/ENOENT|ELOOP/) });
+        await expect(vol.promises.realpath(p), p).rejects.toMatchObject({ code: kcode });
       } else {
         expect(await vol.promises.realpath(p), p).toBe(kreal.slice(mnt!.dir.length) || '/');
         expect((await vol.promises.stat(p)).ino, p).toBe((await fsp.stat(kp)).ino);
@@ -172,7 +175,8 @@ describe('hashed directories', () => {
     for (const n of names) await fsp.writeFile(path.join(src, 'big', n), n);
     for (const [hash, extra] of [['half_md4', []], ['tea', ['-b', '1024']], ['legacy', ['-O', '^metadata_csum']]] as const) {
       const hImg = tmp.file(`htree-${hash}.img`);
-      await runChecked('mkfs.ext4', ['-q', '-F', ...extra, '-E', `hash_alg=${hash}`, '-d', src, hImg, '64M']);
+      await runChecked('mkfs.ext4', ['-q', '-F', ...extra, '-d', src, hImg, '64M']);
+      await runChecked('debugfs', ['-w', '-R', `ssv def_hash_version ${hash}`, hImg]);
       const fsck = await runCommand('e2fsck', ['-fyD', hImg], { timeoutMs: 120_000 });
       expect(fsck.code, fsck.stdout).toBeLessThanOrEqual(1);
       const dump = await runChecked('debugfs', ['-R', 'htree /big', hImg]);
