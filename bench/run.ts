@@ -26,7 +26,7 @@ const USAGE = `usage: node dist/bench/run.js [copy-out|build-tree|big-file|all] 
   --ext2fs-runs N   timed runs for the slow ext2fs package (default 3; 1 for big-file)
   --src DIR         source tree for copy-out and build-tree (default /usr/include)
   --work DIR        where scratch files go (default: the OS temp folder)
-  --only a,b        run only these contenders (ext4kit, debugfs, mke2fs, ext2fs, kernel, tar, dd)
+  --only a,b        run only these contenders (ext4kit, debugfs, mke2fs, ext2fs, kernel, cp, tar, dd)
   --timeout S       per-process timeout in seconds (default 1800)
   --big-mib N       size of the big-file input in MiB (default 1024)
   --json            print JSON on stdout instead of the table

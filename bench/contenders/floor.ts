@@ -1,6 +1,8 @@
-// The floors: the same bytes with no filesystem to build. For a tree, tar
-// streams every file into one archive; for one big file, dd copies it. Both
-// are synced, so they pay for the disk like the image writers do.
+// The floors: the same bytes with no filesystem to build or read. For a tree
+// going into an image, tar streams every file into one archive; for one big
+// file, dd copies it; both are synced, so they pay for the disk like the image
+// writers do. For a tree coming out of an image, cp -a copies the source
+// folder itself: what creating those files costs on the output filesystem.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BenchContext } from '../lib/context.js';
@@ -56,5 +58,26 @@ export function ddFile(ctx: BenchContext, file: string): Contender {
         : { ok: false, summary: 'output differs from the source file', notes: [] };
     },
     reset: () => rm(out, { force: true }),
+  };
+}
+
+/**
+ * copy-out's floor: the source folder copied folder to folder with cp -a onto
+ * the same output filesystem. Every copy-out contender pays at least this for
+ * creating the files; when it is most of their time, the output filesystem,
+ * not the engines, is being measured.
+ */
+export function cpFloor(ctx: BenchContext): Contender {
+  const out = join(ctx.work, 'out-cp');
+  return {
+    id: 'cp',
+    command: 'cp -a SRC OUT',
+    check: async () => ((await haveCommand('cp')) ? null : 'cp not found'),
+    prepare: () => rm(out, { recursive: true, force: true }),
+    run: async () => {
+      await runOk('cp', ['-a', ctx.src, out], { timeoutMs: ctx.timeoutMs });
+    },
+    verify: () => verifyTreeCopy(ctx.src, out),
+    reset: () => rm(out, { recursive: true, force: true }),
   };
 }

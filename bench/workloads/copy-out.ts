@@ -6,14 +6,32 @@ import { join } from 'node:path';
 import { debugfsCopyOut } from '../contenders/debugfs.js';
 import { ext2fsCopyOut } from '../contenders/ext2fs.js';
 import { ext4kitCopyOut } from '../contenders/ext4kit.js';
+import { cpFloor } from '../contenders/floor.js';
 import { kernelCopyOut } from '../contenders/kernel.js';
 import { wanted, type BenchContext } from '../lib/context.js';
 import { makeImage } from '../lib/image.js';
 import type { WorkloadResult } from '../lib/report.js';
-import { computeRatios, runContenders } from '../lib/runner.js';
+import { computeRatios, runContenders, type ContenderResult } from '../lib/runner.js';
 import { describeStats, treeStats } from '../lib/tree.js';
-import { warmFile } from '../lib/warm.js';
+import { warmFile, warmTree } from '../lib/warm.js';
 import { imageSizeFor } from './sizes.js';
+
+/**
+ * When merely creating the files (the cp floor) takes most of the fastest
+ * engine's time, the ratios say little about the engines: warn in the report.
+ */
+function floorWarning(results: ContenderResult[], work: string): string | undefined {
+  const floor = results.find((r) => r.id === 'cp')?.median;
+  const engines = results.filter((r) => r.id !== 'cp' && r.median !== undefined).map((r) => r.median!);
+  if (floor === undefined || engines.length === 0) return undefined;
+  const fastest = Math.min(...engines);
+  if (floor < 0.5 * fastest) return undefined;
+  return (
+    `WARNING: creating the files alone (cp -a of the source folder) takes ${Math.round((100 * floor) / fastest)}% of the fastest ` +
+    `contender's time on the output filesystem (${work}); that filesystem, not the engines, dominates these figures and pulls ` +
+    'every ratio towards 1. Re-run with --work on a faster filesystem (e.g. --work /dev/shm) to compare the engines.'
+  );
+}
 
 export async function copyOut(ctx: BenchContext): Promise<WorkloadResult> {
   ctx.log(`copy-out: scanning ${ctx.src}`);
@@ -23,28 +41,44 @@ export async function copyOut(ctx: BenchContext): Promise<WorkloadResult> {
   ctx.log(`copy-out: packing it into a ${size} image with mkfs.ext4 -d (untimed)`);
   await makeImage(img, size, ctx.src);
   try {
-    const contenders = [ext4kitCopyOut(ctx, img), debugfsCopyOut(ctx, img), ext2fsCopyOut(ctx, img), kernelCopyOut(ctx, img)].filter((c) =>
-      wanted(ctx, c.id),
-    );
+    const contenders = [
+      ext4kitCopyOut(ctx, img),
+      debugfsCopyOut(ctx, img),
+      ext2fsCopyOut(ctx, img),
+      kernelCopyOut(ctx, img),
+      cpFloor(ctx),
+    ].filter((c) => wanted(ctx, c.id));
     const results = await runContenders(contenders, {
       runs: ctx.runs,
       log: ctx.log,
-      warm: () => warmFile(img),
+      // The source folder too, for the cp floor, which reads it instead of the image.
+      warm: async () => {
+        await warmFile(img);
+        await warmTree(ctx.src);
+      },
       settleDir: ctx.work,
     });
+    const notes = [
+      'Each contender runs as its own process and is timed from start to exit; the output folder is not fsynced by any of them.',
+      'cp is the floor: the source folder copied with cp -a to the same output filesystem, i.e. the cost of creating the files there.',
+    ];
+    const warning = floorWarning(results, ctx.work);
+    if (warning !== undefined) {
+      notes.push(warning);
+      ctx.log(warning);
+    }
     return {
       id: 'copy-out',
       title: 'the whole tree of an image copied out to a fresh host folder',
       input: `${ctx.src}: ${describeStats(stats)}; packed once (untimed) into a ${size} image with \`mkfs.ext4 -q -F -d SRC IMG ${size}\``,
-      notes: [
-        'Each contender runs as its own process and is timed from start to exit; the output folder is not fsynced by any of them.',
-      ],
+      notes,
       contenders: results,
       ratios: computeRatios(
         [
           { num: 'ext4kit', den: 'debugfs', target: { op: '<=', value: 1.5 } },
           { num: 'ext2fs', den: 'ext4kit', target: { op: '>=', value: 10 } },
           { num: 'ext4kit', den: 'kernel' },
+          { num: 'ext4kit', den: 'cp' },
         ],
         results,
       ),
