@@ -7,7 +7,7 @@
  * file gets its length from ftruncate, so a sparse 5 GiB file with a few
  * blocks of data costs a few blocks of I/O and stays sparse on the host.
  */
-import { open, type FileHandle as HostFile } from 'node:fs/promises';
+import { ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { FileHandle } from '../vfs/types.js';
 
 /** Up to this size, a file with no holes is read whole. */
@@ -15,17 +15,17 @@ const SMALL_FILE = 256 * 1024;
 /** Read/write unit for larger files: large enough that per-call costs vanish, small enough for many files in flight. */
 const CHUNK = 1024 * 1024;
 
-async function writeAll(out: HostFile, data: Uint8Array, length: number, position: number): Promise<void> {
+function writeAll(fd: number, data: Uint8Array, length: number, position: number): void {
   let done = 0;
   while (done < length) {
-    const { bytesWritten } = await out.write(data, done, length - done, position + done);
-    if (bytesWritten <= 0) throw new Error('short write');
-    done += bytesWritten;
+    const n = writeSync(fd, data, done, length - done, position + done);
+    if (n <= 0) throw new Error('short write');
+    done += n;
   }
 }
 
 export interface CreatedFile {
-  out: HostFile;
+  fd: number;
   /** False when the destination existed and was overwritten: its mode was kept by open. */
   created: boolean;
 }
@@ -35,21 +35,21 @@ export interface CreatedFile {
  * file is truncated and keeps its mode, as cp does; O_EXCL first tells the
  * caller which case it was, so a fresh file needs no chmod.
  */
-export async function createDest(dest: string, mode: number): Promise<CreatedFile> {
+export function createDest(dest: string, mode: number): CreatedFile {
   try {
-    return { out: await open(dest, 'wx', mode), created: true };
+    return { fd: openSync(dest, 'wx', mode), created: true };
   } catch (e) {
     if ((e as { code?: string }).code !== 'EEXIST') throw e;
-    return { out: await open(dest, 'w', mode), created: false };
+    return { fd: openSync(dest, 'w', mode), created: false };
   }
 }
 
 /** Copies the contents of `src` (whose stat said `size` bytes and `blocks` 512-byte units) into `out`. */
-export async function copyData(src: FileHandle, size: number, blocks: bigint, out: HostFile): Promise<void> {
+export async function copyData(src: FileHandle, size: number, blocks: bigint, out: number): Promise<void> {
   if (size === 0) return;
   if (size <= SMALL_FILE && blocks * 512n >= BigInt(size)) {
     const data = (await src.readFile()) as Buffer;
-    await writeAll(out, data, data.length, 0);
+    writeAll(out, data, data.length, 0);
     return;
   }
   const ranges = await src.dataRanges();
@@ -61,11 +61,11 @@ export async function copyData(src: FileHandle, size: number, blocks: bigint, ou
       const want = Math.min(CHUNK, r.end - pos);
       const { bytesRead } = await src.read(buf, 0, want, pos);
       if (bytesRead === 0) break;
-      await writeAll(out, buf, bytesRead, pos);
+      writeAll(out, buf, bytesRead, pos);
       pos += bytesRead;
     }
     end = Math.max(end, pos);
   }
   // The tail hole (or a file that is all hole) gets its length without writing zeros.
-  if (end < size) await out.truncate(size);
+  if (end < size) ftruncateSync(out, size);
 }

@@ -61,7 +61,7 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
   }
   for (const l of d.specialLinks) {
     try {
-      await replaceWithLink(l.target, l.dest);
+      replaceWithLink(l.target, l.dest);
     } catch (e) {
       report.error(l.dest, e);
     }

@@ -13,8 +13,11 @@
  * directories keep their sticky bit, symlinks are copied as symlinks and
  * special files recreated; owners, times, links and xattrs are not kept.
  * With -a every attribute is kept (owners only for root, as chown needs it).
+ *
+ * Host calls are synchronous (see cp-file.ts for why): each is a short
+ * system call, and the image reads between them stay asynchronous.
  */
-import { chown, lchown, link, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
+import { chownSync, closeSync, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { isFsError } from '../base/errors.js';
 import type { BigIntStats, Volume } from '../vfs/types.js';
@@ -120,18 +123,17 @@ export class TreeCopier {
     // Created owner-writable so the contents can go in; the real mode is set at the end.
     let created = true;
     try {
-      await mkdir(job.dest, archive ? 0o700 : (mode & 0o1777) | 0o700);
+      mkdirSync(job.dest, archive ? 0o700 : (mode & 0o1777) | 0o700);
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      const there = await lstat(job.dest).catch(() => undefined);
-      if (there?.isDirectory() !== true) {
+      if (lstatSync(job.dest, { throwIfNoEntry: false })?.isDirectory() !== true) {
         this.report.fail(job.dest, 'cannot overwrite non-directory with directory', 'ENOTDIR');
         return;
       }
       created = false;
     }
     if (archive) {
-      if (this.root) await chown(job.dest, Number(st.uid), Number(st.gid));
+      if (this.root) chownSync(job.dest, Number(st.uid), Number(st.gid));
       await this.collectXattrs(job);
       this.deferred.dirs.push({
         dest: job.dest, depth: job.depth, mode: mode & 0o7777, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, label: this.label(job),
@@ -171,7 +173,7 @@ export class TreeCopier {
     if (slot.special) {
       this.deferred.specialLinks.push({ target: first, dest: job.dest, label: this.label(job) });
     } else {
-      await replaceWithLink(first, job.dest);
+      replaceWithLink(first, job.dest);
     }
     return 'linked';
   }
@@ -187,18 +189,18 @@ export class TreeCopier {
         settle = claim;
       }
       const mode = Number(st.mode);
-      const { out, created } = await createDest(job.dest, mode & 0o777);
+      const { fd, created } = createDest(job.dest, mode & 0o777);
       try {
-        await copyData(fh, Number(st.size), st.blocks, out);
+        await copyData(fh, Number(st.size), st.blocks, fd);
         if (this.flags.archive) {
-          if (this.root) await out.chown(Number(st.uid), Number(st.gid));
+          if (this.root) fchownSync(fd, Number(st.uid), Number(st.gid));
           // chown clears set-user/group-ID, so the exact mode goes on after it; a new file
           // created with all its bits (no special bits, nothing masked) needs no chmod.
           const perm = mode & 0o7777;
-          if (!created || (perm & 0o7000) !== 0 || (perm & this.umask) !== 0) await out.chmod(perm);
+          if (!created || (perm & 0o7000) !== 0 || (perm & this.umask) !== 0) fchmodSync(fd, perm);
         }
       } finally {
-        await out.close();
+        closeSync(fd);
       }
       if (this.flags.archive) {
         await this.collectXattrs(job);
@@ -217,9 +219,9 @@ export class TreeCopier {
     if (settle === 'linked') return;
     try {
       const target = await job.vol.promises.readlink(job.src);
-      await replaceWith(job.dest, () => symlink(target, job.dest));
+      replaceWith(job.dest, () => symlinkSync(target, job.dest));
       if (this.flags.archive) {
-        if (this.root) await lchown(job.dest, Number(st.uid), Number(st.gid));
+        if (this.root) lchownSync(job.dest, Number(st.uid), Number(st.gid));
         await this.collectXattrs(job);
         this.deferred.times.push({ dest: job.dest, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, label: this.label(job) });
       }
@@ -256,18 +258,17 @@ export class TreeCopier {
 }
 
 /** Makes a new name with `make`; an existing non-directory in the way is replaced, as `cp -f` would. */
-async function replaceWith(dest: string, make: () => Promise<void>): Promise<void> {
+function replaceWith(dest: string, make: () => void): void {
   try {
-    await make();
+    make();
   } catch (e) {
     if ((e as { code?: string }).code !== 'EEXIST') throw e;
-    const there = await lstat(dest);
-    if (there.isDirectory()) throw e;
-    await unlink(dest);
-    await make();
+    if (lstatSync(dest).isDirectory()) throw e;
+    unlinkSync(dest);
+    make();
   }
 }
 
-export async function replaceWithLink(target: string, dest: string): Promise<void> {
-  await replaceWith(dest, () => link(target, dest));
+export function replaceWithLink(target: string, dest: string): void {
+  replaceWith(dest, () => linkSync(target, dest));
 }
