@@ -4,7 +4,7 @@
  * stops the copy. A closed pipe is the reader's choice, not an error: the
  * command ends quietly.
  */
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import { FsError } from '../base/errors.js';
 import type { CliEnv } from './env.js';
 import { Reporter } from './report.js';
@@ -14,6 +14,30 @@ export interface CatOptions { offset: number }
 
 export function isBrokenPipe(e: unknown): boolean {
   return (e as { code?: unknown } | null)?.code === 'EPIPE' || (e as { code?: unknown } | null)?.code === 'ERR_STREAM_DESTROYED';
+}
+
+/**
+ * Writes a chunk, waiting for the stream to drain when its buffer is full.
+ * (stream.pipeline with `end: false` leaves listeners on stdout behind, one
+ * set per file, which warns after ten files.)
+ */
+function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+  if (out.write(chunk)) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const done = (e?: Error): void => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (e === undefined) resolve();
+      else reject(e);
+    };
+    const onDrain = (): void => done();
+    const onError = (e: Error): void => done(e);
+    const onClose = (): void => done(Object.assign(new Error('stdout closed'), { code: 'EPIPE' }));
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
 }
 
 export async function catCommand(env: CliEnv, operands: string[], opts: CatOptions): Promise<number> {
@@ -29,7 +53,7 @@ export async function catCommand(env: CliEnv, operands: string[], opts: CatOptio
           const st = await fh.stat();
           if (st.isDirectory()) throw new FsError('EISDIR', undefined, 'read', t.path);
           // 1 MiB chunks: few round trips through the engine per file, little memory.
-          await pipeline(fh.createReadStream({ highWaterMark: 1 << 20 }), env.stdout, { end: false });
+          for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20 })) await writeChunk(env.stdout, chunk as Buffer);
         } finally {
           await fh.close();
         }

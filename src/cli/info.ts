@@ -13,7 +13,7 @@ export interface InfoOptions { json?: boolean; offset: number }
 /** The label/value rows of the text output, in dumpe2fs's order where it has the field. */
 export function infoRows(i: VolumeInfo): Array<[string, string]> {
   const time = (d: Date | undefined): string => (d === undefined ? 'n/a' : ctimeString(d));
-  return [
+  const rows: Array<[string, string]> = [
     ['Filesystem volume name', i.label === '' ? '<none>' : i.label],
     ['Last mounted on', i.lastMountedOn === '' ? '<not available>' : i.lastMountedOn],
     ['Filesystem UUID', i.uuid],
@@ -36,9 +36,11 @@ export function infoRows(i: VolumeInfo): Array<[string, string]> {
     ['Last write time', time(i.lastWriteTime)],
     ['Mount count', String(i.mountCount)],
     ['Inode size', String(i.inodeSize)],
-    ['Journal inode', String(i.journalInode)],
-    ['Checksum type', i.checksumType ?? '(none)'],
   ];
+  // Like dumpe2fs, only filesystems that have a journal / metadata checksums show these.
+  if (i.journalInode !== 0) rows.push(['Journal inode', String(i.journalInode)]);
+  if (i.checksumType !== undefined) rows.push(['Checksum type', i.checksumType]);
+  return rows;
 }
 
 /** JSON keeps numbers as numbers and times as ISO strings (null when unset). */
