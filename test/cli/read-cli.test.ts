@@ -49,7 +49,7 @@ function keyValues(text: string): Map<string, string> {
   const kv = new Map<string, string>();
   for (const line of text.split('\n')) {
     const mm = /^([^:]+):\s*(.*?)\s*$/.exec(line);
-    if (mm) kv.set(mm[1]!, mm[2]!);
+    if (mm) kv.set(mm[1], mm[2]);
   }
   return kv;
 }
