@@ -54,6 +54,12 @@ function contenderTable(w: WorkloadResult): Table {
   };
 }
 
+function verdict(r: RatioResult): string {
+  if (r.value === undefined) return `n/a (${r.missing ?? ''})`;
+  const v = r.met === undefined ? '-' : r.met ? 'met' : 'NOT met';
+  return r.caveat === undefined ? v : `${v} (unreliable: ${r.caveat})`;
+}
+
 function ratioTable(w: WorkloadResult): Table {
   return {
     header: ['ratio (of medians)', 'value', 'target', 'verdict'],
@@ -62,7 +68,7 @@ function ratioTable(w: WorkloadResult): Table {
       r.label,
       fmtRatio(r.value),
       r.target === undefined ? '-' : `${r.target.op} ${r.target.value}`,
-      r.value === undefined ? `n/a (${r.missing ?? ''})` : r.met === undefined ? '-' : r.met ? 'met' : 'NOT met',
+      verdict(r),
     ]),
   };
 }

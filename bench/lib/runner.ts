@@ -183,6 +183,8 @@ export interface RatioResult extends RatioSpec {
   met?: boolean;
   /** Why there is no value (a side not available...). */
   missing?: string;
+  /** Why the value should not be trusted (set by the workload). */
+  caveat?: string;
 }
 
 export function computeRatios(specs: RatioSpec[], results: ContenderResult[]): RatioResult[] {
