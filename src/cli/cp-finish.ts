@@ -1,28 +1,32 @@
 /**
  * The end of a copy: what could not or must not happen while files were
- * still being written, applied once, in an order where no step undoes an
- * earlier one:
+ * still being written, applied once all contents are in place:
  *
  *  1. special files (one mknod batch), their owners, then later names of
- *     special files as hard links;
- *  2. extended attributes (after every write: writing a file drops its
- *     `security.capability`);
- *  3. directory permissions, deepest first (a directory the copy had to
- *     write into gets its real, possibly read-only, mode only now);
- *  4. times, files first and directories deepest first: creating an entry
- *     changes its directory's mtime, so each directory is stamped only
- *     after nothing below it changes any more.
+ *     special files as hard links: these create directory entries, so they
+ *     come before any directory's times are set;
+ *  2. extended attributes (after every write: a write drops
+ *     `security.capability`) and, at the same time, atimes and mtimes of
+ *     everything to the nanosecond (neither disturbs the other);
+ *  3. directory permissions, deepest first: a directory the copy had to
+ *     write into gets its real, possibly read-only or unsearchable, mode
+ *     only when nothing below it needs to be reached any more.
  *
  * Steps that need system calls Node lacks (exact-nanosecond times, xattrs,
  * mknod) go through host-ops, one python3 process per batch.
  */
 import { chmod, lchown, lutimes } from 'node:fs/promises';
-import type { Deferred } from './cp-tree.js';
+import type { Deferred, DirFinish } from './cp-tree.js';
 import { replaceWithLink } from './cp-tree.js';
 import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from './host-ops.js';
 import type { Reporter } from './report.js';
 
-export interface FinishOptions { archive: boolean; root: boolean }
+export interface FinishOptions {
+  archive: boolean;
+  root: boolean;
+  /** hostOpsAvailable(), started early by the caller so that finding python overlaps the copy. */
+  hostReady?: Promise<boolean>;
+}
 
 function reportHostErrors(report: Reporter, errors: HostOpError[], labels: readonly string[]): void {
   for (const e of errors) report.fail(labels[e.index] ?? String(e.path), e.message, e.code);
@@ -30,7 +34,7 @@ function reportHostErrors(report: Reporter, errors: HostOpError[], labels: reado
 
 export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOptions): Promise<void> {
   const needsHost = d.specials.length > 0 || d.xattrs.length > 0 || (opts.archive && (d.times.length > 0 || d.dirs.length > 0));
-  const host = needsHost && (await hostOpsAvailable());
+  const host = needsHost && (await (opts.hostReady ?? hostOpsAvailable()));
   if (needsHost && !host) {
     report.fail(undefined, 'python3 was not found: special files and extended attributes are not copied, times are kept to the microsecond only');
   }
@@ -67,13 +71,16 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
     }
   }
 
-  // 2. Extended attributes. Like GNU cp -a, a host that refuses one is not an error.
-  if (host && d.xattrs.length > 0) {
-    await setXattrs(d.xattrs.map((x) => ({ path: x.dest, name: x.name, value: x.value })));
-  }
-
-  // 3. Directory permissions, deepest first.
+  // 2. Extended attributes and times together: neither moves the other (an xattr changes only
+  // the ctime), and nothing creates directory entries any more, so directory mtimes stay as set.
   const dirs = [...d.dirs].sort((a, b) => b.depth - a.depth);
+  await Promise.all([
+    setAllXattrs(d, host),
+    opts.archive ? setAllTimes(d, dirs, missing, host, report) : Promise.resolve(),
+  ]);
+
+  // 3. Directory permissions last and deepest first: a directory without search or write
+  // permission for us would block what is done below it (chmod changes only the ctime).
   for (const dir of dirs) {
     if (dir.mode === undefined) continue;
     try {
@@ -82,20 +89,25 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
       report.error(dir.dest, e);
     }
   }
+}
 
-  // 4. Times: everything that is not a directory, then directories deepest first.
-  if (!opts.archive) return;
+/** Like GNU cp -a, a host that refuses an xattr (a namespace it does not allow) is not an error. */
+async function setAllXattrs(d: Deferred, host: boolean): Promise<void> {
+  if (host && d.xattrs.length > 0) {
+    await setXattrs(d.xattrs.map((x) => ({ path: x.dest, name: x.name, value: x.value })));
+  }
+}
+
+async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: ReadonlySet<string>, host: boolean, report: Reporter): Promise<void> {
   // A special file that could not be made has no times to set (its failure was reported).
   const times = d.times.filter((t) => !missing.has(t.dest));
-  const labels = times.map((t) => t.dest);
   for (const dir of dirs) {
     if (dir.atimeNs === undefined || dir.mtimeNs === undefined) continue;
     times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label });
-    labels.push(dir.dest);
   }
   if (host) {
     const errors = await setTimesNs(times.map((t) => ({ path: t.dest, atimeNs: t.atimeNs, mtimeNs: t.mtimeNs })));
-    reportHostErrors(report, errors, labels);
+    reportHostErrors(report, errors, times.map((t) => t.dest));
     return;
   }
   for (const t of times) {
