@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, canLoopMount, describeLoopSkip } from '../helpers/images.js';
-import { mountImage, runChecked, type MountedImage } from '../helpers/loop.js';
+import { mountImage, runChecked, withMountedImage, type MountedImage } from '../helpers/loop.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { generateTree, type TreeManifest } from '../helpers/tree.js';
 import { CLI_PATH, runBuiltCli } from './built-cli.js';
@@ -144,6 +144,18 @@ describe('ls, stat, cat and cp agree with GNU tools on a loop mount', () => {
     const r = await cli('stat', ...rels.map((rel) => `${img}:/${rel}`));
     expect(r.stderr).toBe('');
     expect(noDevice(r.out).replace(/^ {2}File: \/\//gm, '  File: /')).toBe(theirs);
+  });
+
+  it('stat on a 128-byte-inode image: no birth time', async () => {
+    const small = tmp.file('inode128.img');
+    await buildImage('inode128', join(m.root, 'sizes'), small);
+    await withMountedImage(small, { readOnly: true }, async (mm) => {
+      const theirs = gnu('stat', [join(mm.dir, 'size-1'), mm.dir]).stdout.replace(/^Device: \d+,\d+\t/gm, 'Device: -\t')
+        .replace(`  File: ${mm.dir}/`, '  File: /').replace(`  File: ${mm.dir}\n`, '  File: /\n');
+      const ours = (await cli('stat', `${small}:/size-1`, `${small}:/`)).out.replace(/^Device: \d+,\d+\t/gm, 'Device: -\t');
+      expect(ours).toContain(' Birth: -\n');
+      expect(ours).toBe(theirs);
+    });
   });
 
   it('cat of every regular file, byte for byte', async () => {
