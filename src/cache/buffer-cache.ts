@@ -1,7 +1,7 @@
 /**
  * The buffer cache: metadata blocks (inode tables, extent index blocks,
  * directory blocks, xattr blocks, bitmaps) kept in memory under a byte
- * budget, least recently used first out.
+ * budget (CLOCK replacement, see clock-cache.ts).
  *
  * Each cached block remembers whether it has been verified (checksum and
  * structure) by whoever read it first, so hot metadata is checked once per
@@ -13,6 +13,7 @@
  */
 import type { BlockDevice } from '../device/block-device.js';
 import { assert } from '../base/assert.js';
+import { ClockCache } from './clock-cache.js';
 
 interface Entry {
   data: Buffer;
@@ -27,17 +28,17 @@ interface Entry {
 }
 
 export class BufferCache {
-  private readonly entries = new Map<number, Entry>();
+  private readonly entries: ClockCache<number, Entry>;
   private readonly loading = new Map<number, Promise<Entry>>();
-  private bytes = 0;
 
   constructor(
     private readonly device: BlockDevice,
     readonly blockSize: number,
     /** Memory budget in bytes for cached blocks. */
-    private readonly budget: number,
+    budget: number,
   ) {
     assert(blockSize >= 1024 && (blockSize & (blockSize - 1)) === 0, 'block size is a power of two >= 1024');
+    this.entries = new ClockCache(budget);
   }
 
   /** Number of whole blocks on the device. */
@@ -96,26 +97,16 @@ export class BufferCache {
 
   /** Drops one block (e.g. after it was found corrupt). */
   forget(blockNr: number): void {
-    const e = this.entries.get(blockNr);
-    if (e) {
-      this.entries.delete(blockNr);
-      this.bytes -= e.data.length;
-    }
+    this.entries.delete(blockNr);
   }
 
   clear(): void {
     this.entries.clear();
-    this.bytes = 0;
   }
 
   private async entry(blockNr: number): Promise<Entry> {
     const hit = this.entries.get(blockNr);
-    if (hit) {
-      // Map iteration order is insertion order: re-inserting marks it most recent.
-      this.entries.delete(blockNr);
-      this.entries.set(blockNr, hit);
-      return hit;
-    }
+    if (hit) return hit;
     let pending = this.loading.get(blockNr);
     if (!pending) {
       pending = this.load(blockNr);
@@ -128,20 +119,10 @@ export class BufferCache {
     try {
       const data = await this.device.read(blockNr * this.blockSize, this.blockSize);
       const e: Entry = { data, verified: false, decoded: undefined };
-      this.entries.set(blockNr, e);
-      this.bytes += data.length;
-      this.evict();
+      this.entries.set(blockNr, e, data.length);
       return e;
     } finally {
       this.loading.delete(blockNr);
-    }
-  }
-
-  private evict(): void {
-    for (const [nr, e] of this.entries) {
-      if (this.bytes <= this.budget) break;
-      this.entries.delete(nr);
-      this.bytes -= e.data.length;
     }
   }
 }

@@ -3,51 +3,59 @@
  * name -> inode table of recently listed directories, so that the usual
  * pattern "readdir, then stat/open every child" costs one pass over the
  * directory instead of one search per child. Bounded by a total number of
- * names; least recently used directories go first.
+ * names (CLOCK replacement).
  *
- * Keys are the raw name bytes as a latin1 string (one char per byte), so
- * names that are not valid UTF-8 are kept exactly.
+ * Keys are names as JavaScript strings, which is how paths arrive. Only
+ * names that are valid UTF-8 are entered: a string path always encodes to
+ * valid UTF-8, so it can never name the others, and decoding them would
+ * alias distinct byte strings to one key.
  */
+import { ClockCache } from '../cache/clock-cache.js';
+
 export interface CachedEntry {
   ino: number;
   fileType: number;
 }
 
-export class DirCache {
-  private readonly dirs = new Map<number, Map<string, CachedEntry>>();
-  private names = 0;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-  constructor(private readonly maxNames: number) {}
+/** The name as a string if its bytes are valid UTF-8, else undefined. */
+export function nameKey(name: Uint8Array): string | undefined {
+  let ascii = true;
+  for (let i = 0; i < name.length; i++) {
+    if (name[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return Buffer.from(name.buffer, name.byteOffset, name.length).toString('latin1');
+  try {
+    return utf8.decode(name);
+  } catch {
+    return undefined;
+  }
+}
+
+export class DirCache {
+  private readonly dirs: ClockCache<number, Map<string, CachedEntry>>;
+
+  constructor(private readonly maxNames: number) {
+    this.dirs = new ClockCache(maxNames);
+  }
 
   /** The cached listing of a directory, if it is complete in the cache. */
   get(dirIno: number): Map<string, CachedEntry> | undefined {
-    const m = this.dirs.get(dirIno);
-    if (m) {
-      this.dirs.delete(dirIno);
-      this.dirs.set(dirIno, m);
-    }
-    return m;
+    return this.dirs.get(dirIno);
   }
 
   /** Records a complete listing (too large a directory is not cached). */
   put(dirIno: number, entries: Map<string, CachedEntry>): void {
     if (entries.size > this.maxNames / 4) return;
-    this.invalidate(dirIno);
-    this.dirs.set(dirIno, entries);
-    this.names += entries.size;
-    for (const [ino, m] of this.dirs) {
-      if (this.names <= this.maxNames) break;
-      this.dirs.delete(ino);
-      this.names -= m.size;
-    }
+    this.dirs.set(dirIno, entries, Math.max(1, entries.size));
   }
 
   /** Forgets a directory whose contents changed. */
   invalidate(dirIno: number): void {
-    const m = this.dirs.get(dirIno);
-    if (m) {
-      this.dirs.delete(dirIno);
-      this.names -= m.size;
-    }
+    this.dirs.delete(dirIno);
   }
 }

@@ -21,7 +21,7 @@ import { corrupted } from '../base/errors.js';
 import { parseDirBlock, verifyDirBlock, type DirEntry } from '../format/dirent.js';
 import { decodeDxRoot, decodeDxNode, verifyDxBlock, isDxNodeBlock, dxLookup, type DxEntry } from '../format/htree.js';
 import { dirHash, effectiveHashVersion } from '../format/dirhash.js';
-import { DirCache, type CachedEntry } from './dcache.js';
+import { DirCache, nameKey, type CachedEntry } from './dcache.js';
 
 export interface DirEntryInfo {
   /** Name bytes as stored. */
@@ -89,7 +89,10 @@ export class DirReader {
       }
     }
     const table = new Map<string, CachedEntry>();
-    for (const e of out) table.set(Buffer.from(e.name.buffer, e.name.byteOffset, e.name.length).toString('latin1'), { ino: e.ino, fileType: e.fileType });
+    for (const e of out) {
+      const key = nameKey(e.name);
+      if (key !== undefined) table.set(key, { ino: e.ino, fileType: e.fileType });
+    }
     this.dcache.put(dir.ino, table);
     return out;
   }
@@ -103,14 +106,14 @@ export class DirReader {
     return dotdot;
   }
 
-  /** Finds `name` in `dir`; undefined when absent. */
-  async lookup(dir: Ext4Inode, name: Uint8Array): Promise<CachedEntry | undefined> {
-    const key = Buffer.from(name.buffer, name.byteOffset, name.length).toString('latin1');
+  /** Finds `name` (as a path component string: its UTF-8 bytes are the name) in `dir`; undefined when absent. */
+  async lookup(dir: Ext4Inode, name: string): Promise<CachedEntry | undefined> {
     const cached = this.dcache.get(dir.ino);
-    if (cached) return cached.get(key);
-    if (this.isHtree(dir) && !dir.hasInlineData) return this.htreeLookup(dir, name);
+    if (cached) return cached.get(name);
+    const bytes = Buffer.from(name, 'utf8');
+    if (this.isHtree(dir) && !dir.hasInlineData) return this.htreeLookup(dir, bytes);
     await this.list(dir);
-    return this.dcache.get(dir.ino)?.get(key) ?? (await this.listedLookup(dir, name));
+    return this.dcache.get(dir.ino)?.get(name) ?? (await this.listedLookup(dir, bytes));
   }
 
   /** Lookup by scanning when the listing was too large for the dcache. */

@@ -8,18 +8,20 @@ import type { Ext4Inode } from './ext4-inode.js';
 import { inlineDataXattr } from '../xattr/xattr-read.js';
 import { inlineDataBytes, parseInlineDir } from '../format/inline-data.js';
 import type { DirEntry } from '../format/dirent.js';
-import { corrupted } from '../base/errors.js';
 
 /** I_BLOCK holds 60 bytes of inline data. */
 export const INLINE_IBLOCK_BYTES = 60;
 
-/** The bytes of an inline-data file. */
+/**
+ * The bytes an inline-data inode stores: up to i_size, but no more than
+ * i_block and system.data hold. An i_size beyond that is legal — mke2fs -d
+ * stores a file that is all hole this way — and the rest reads as zeros, as
+ * Linux reads it (only the first page comes from the inode).
+ */
 export function inlineData(fs: Ext4Super, inode: Ext4Inode): Uint8Array {
   const extra = inlineDataXattr(fs, inode);
-  if (inode.size > INLINE_IBLOCK_BYTES + (extra?.length ?? 0)) {
-    throw corrupted('inode', inode.ino, `inline data of ${inode.size} bytes does not fit in i_block and system.data`);
-  }
-  return inlineDataBytes(inode.disk.block, extra, inode.size);
+  const stored = Math.min(inode.size, INLINE_IBLOCK_BYTES + (extra?.length ?? 0));
+  return inlineDataBytes(inode.disk.block, extra, stored, inode.ino);
 }
 
 /** The parent inode number and the entries of an inline directory. */

@@ -6,6 +6,7 @@
  */
 import type { Ext4Super } from '../super/ext4-super.js';
 import { Ext4Inode } from './ext4-inode.js';
+import { ClockCache } from '../cache/clock-cache.js';
 import { corrupted } from '../base/errors.js';
 import { BG_INODE_UNINIT } from '../format/group-desc.js';
 import { OS_LINUX } from '../format/superblock.js';
@@ -17,24 +18,16 @@ import { MAX_LBLK } from '../extent/mapping.js';
 const INODE_CACHE_ENTRIES = 16384;
 
 export class InodeTable {
-  private readonly cache = new Map<number, Ext4Inode>();
+  private readonly cache = new ClockCache<number, Ext4Inode>(INODE_CACHE_ENTRIES);
 
   constructor(private readonly fs: Ext4Super) {}
 
   /** Inode `ino`, read and validated. `ino` came from a trusted place or a directory entry. */
   async get(ino: number): Promise<Ext4Inode> {
     const hit = this.cache.get(ino);
-    if (hit) {
-      this.cache.delete(ino);
-      this.cache.set(ino, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const inode = await this.load(ino);
     this.cache.set(ino, inode);
-    if (this.cache.size > INODE_CACHE_ENTRIES) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
     return inode;
   }
 

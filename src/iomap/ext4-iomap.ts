@@ -12,10 +12,12 @@ export function ext4ReadIomapOps(fs: Ext4Super): IOMapOps {
   return {
     async begin(inode, pos): Promise<IOMap> {
       if (inode.hasInlineData) {
-        return {
-          offset: 0, length: Math.max(inode.size, pos + 1), type: IOMapType.INLINE, addr: -1, flags: 0,
-          cookie: inode.esSeq, inlineData: inlineData(fs, inode),
-        };
+        const data = inlineData(fs, inode);
+        if (pos < data.length) {
+          return { offset: 0, length: data.length, type: IOMapType.INLINE, addr: -1, flags: 0, cookie: inode.esSeq, inlineData: data };
+        }
+        // Past what the inode stores: zeros up to i_size (see inlineData).
+        return { offset: data.length, length: Math.max(inode.size, pos + 1) - data.length, type: IOMapType.HOLE, addr: -1, flags: 0, cookie: inode.esSeq };
       }
       const bs = fs.blockSize;
       const lblk = Math.floor(pos / bs);

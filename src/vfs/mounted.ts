@@ -42,7 +42,11 @@ export class Mounted implements StatContext {
     if (!inode.isSymlink) throw new FsError('EINVAL');
     const size = inode.size;
     if (size === 0 || size >= this.fs.blockSize) throw corrupted('inode', inode.ino, `symlink target length ${size} is invalid`);
-    if (inode.hasInlineData) return Buffer.from(inlineData(this.fs, inode));
+    if (inode.hasInlineData) {
+      const target = inlineData(this.fs, inode);
+      if (target.length !== size) throw corrupted('inode', inode.ino, `inline symlink target of ${size} bytes is not all stored`);
+      return Buffer.from(target);
+    }
     const eaBlocks = inode.disk.fileAcl !== 0 ? this.fs.blockSize / 512 : 0;
     if (this.blocks512(inode) - eaBlocks === 0) {
       if (size >= I_BLOCK_SIZE) throw corrupted('inode', inode.ino, `fast symlink of ${size} bytes does not fit in i_block`);

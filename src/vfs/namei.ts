@@ -60,9 +60,8 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
       parent = stack.length > 1 ? stack[stack.length - 2].inode : undefined;
       continue;
     }
-    const nameBytes = Buffer.from(name, 'utf8');
-    if (nameBytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG');
-    const found = await m.dirs.lookup(dir, nameBytes);
+    if (name.length > NAME_MAX / 3 && Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG');
+    const found = await m.dirs.lookup(dir, name);
     if (!found) throw new FsError('ENOENT');
     const inode = await m.inodes.get(found.ino);
     const isLast = pending.length === 0;

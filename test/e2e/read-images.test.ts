@@ -72,9 +72,21 @@ describe('ext4kit cp -a reproduces the tree of every image kind', () => {
       await copyOut(img, out);
       // mke2fs read the source after noting its times: set them back before comparing.
       await restoreTimes(m);
+      // mke2fs -d shortens files that end in a hole on inline_data images, so
+      // for those the image, not the source, is the reference: debugfs reads it.
+      const shortened = kind.mkfsLosesTrailingHoles ? m.trailingHoleFiles : [];
       await expectSameTree(m.root, out, {
         times: kind.timePrecision, wrapTimes32: kind.wrapTimes32, atime: true, owners: asRoot, xattrs: true,
+        ignore: ['lost+found', ...shortened],
       });
+      for (const rel of shortened) {
+        const dumped = tmp.file(`${kind.name}-dump`);
+        await runChecked('debugfs', ['-R', `dump /${rel} ${dumped}`, img]);
+        const expected = await fs.promises.readFile(dumped);
+        const actual = await fs.promises.readFile(`${out}/${rel}`);
+        expect(actual.length, rel).toBe(expected.length);
+        expect(Buffer.compare(actual, expected), rel).toBe(0);
+      }
       expect(imageFingerprint(img)).toBe(before);
       await expectFsckClean(img);
       await fs.promises.rm(out, { recursive: true, force: true });
