@@ -23,7 +23,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function nameKey(name: Uint8Array): string | undefined {
   let ascii = true;
   for (let i = 0; i < name.length; i++) {
-    if (name[i]! >= 0x80) {
+    if (name[i] >= 0x80) {
       ascii = false;
       break;
     }
