@@ -15,6 +15,9 @@ const SMALL_FILE = 256 * 1024;
 /** Read/write unit for larger files: large enough that per-call costs vanish, small enough for many files in flight. */
 const CHUNK = 1024 * 1024;
 
+/** Buffers for small files, reused across files (one per file in flight at most). */
+const scratch: Buffer[] = [];
+
 function writeAll(fd: number, data: Uint8Array, length: number, position: number): void {
   let done = 0;
   while (done < length) {
@@ -48,8 +51,14 @@ export function createDest(dest: string, mode: number): CreatedFile {
 export async function copyData(src: FileHandle, size: number, blocks: bigint, out: number): Promise<void> {
   if (size === 0) return;
   if (size <= SMALL_FILE && blocks * 512n >= BigInt(size)) {
-    const data = (await src.readFile()) as Buffer;
-    writeAll(out, data, data.length, 0);
+    // A pooled buffer per file in flight: no allocation (and no garbage) per file.
+    const data = scratch.pop() ?? Buffer.allocUnsafe(SMALL_FILE);
+    try {
+      const { bytesRead } = await src.read(data, 0, size, 0);
+      writeAll(out, data, bytesRead, 0);
+    } finally {
+      scratch.push(data);
+    }
     return;
   }
   const ranges = await src.dataRanges();

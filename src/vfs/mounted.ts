@@ -8,6 +8,7 @@ import { InodeTable } from '../inode/inode-table.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { inlineData } from '../inode/inline.js';
 import { DirReader } from '../dir/dir-reader.js';
+import { ClockCache } from '../cache/clock-cache.js';
 import { FileReader } from '../iomap/buffered-read.js';
 import { corrupted, FsError } from '../base/errors.js';
 import { inodeBlocks512, I_BLOCK_SIZE } from '../format/inode.js';
@@ -15,7 +16,24 @@ import type { StatContext } from './stats.js';
 
 let nextDev = 0xe4000;
 
+/** What the path cache remembers of a walk: the inode reached and its canonical path. */
+export interface CachedWalk {
+  ino: number;
+  parentIno: number | undefined;
+  path: string;
+}
+
+/** Paths remembered by the path cache. */
+const PATH_CACHE_ENTRIES = 65536;
+
 export class Mounted implements StatContext {
+  /**
+   * Results of recent path walks, keyed by the follow flag and the path as
+   * given. Tools that call lstat, open and listxattr on the same path walk it
+   * once. Sound while the namespace cannot change (read-only volumes); the
+   * write path must clear it on every namespace change.
+   */
+  readonly pathCache = new ClockCache<string, CachedWalk>(PATH_CACHE_ENTRIES);
   readonly inodes: InodeTable;
   readonly dirs: DirReader;
   readonly reader: FileReader;

@@ -36,6 +36,21 @@ export function pathString(p: unknown): string {
 }
 
 export async function resolve(m: Mounted, path: string, followLast: boolean): Promise<Resolved> {
+  const key = followLast ? path : `\0${path}`;
+  const hit = m.pathCache.get(key);
+  if (hit !== undefined) {
+    return {
+      inode: await m.inodes.get(hit.ino),
+      path: hit.path,
+      parent: hit.parentIno === undefined ? undefined : await m.inodes.get(hit.parentIno),
+    };
+  }
+  const r = await walk(m, path, followLast);
+  m.pathCache.set(key, { ino: r.inode.ino, parentIno: r.parent?.ino, path: r.path });
+  return r;
+}
+
+async function walk(m: Mounted, path: string, followLast: boolean): Promise<Resolved> {
   if (path.includes('\0')) {
     throw Object.assign(new TypeError(`The argument 'path' must be a string without null bytes. Received ${JSON.stringify(path)}`), { code: 'ERR_INVALID_ARG_VALUE' });
   }
