@@ -13,9 +13,12 @@ import { assert } from '../base/assert.js';
 import { decodeExtentNode, verifyExtentBlock, EXT4_MAX_EXTENT_DEPTH, type ExtentNode } from '../format/extent.js';
 import { MAX_LBLK, type BlockMapping, type MappedInode } from './mapping.js';
 
-/** Decodes the root node in i_block (no checksum: the inode's covers it). */
+/** The root node in i_block (no checksum: the inode's covers it), decoded once per inode. */
 export function extentRoot(inode: MappedInode): ExtentNode {
-  return decodeExtentNode(inode.disk.block, { ino: inode.ino }, EXT4_MAX_EXTENT_DEPTH);
+  if (inode.extentRootCache !== undefined) return inode.extentRootCache as ExtentNode;
+  const root = decodeExtentNode(inode.disk.block, { ino: inode.ino }, EXT4_MAX_EXTENT_DEPTH);
+  inode.extentRootCache = root;
+  return root;
 }
 
 /**

@@ -29,4 +29,10 @@ export interface MappedInode {
   /** Seed of the inode's extent block checksums. */
   readonly csumSeed: number;
   readonly usesExtents: boolean;
+  /**
+   * The decoded extent root, kept by the extent layer between lookups. It is
+   * a decoding of i_block, so whoever changes i_block must clear it (under
+   * dataSem, with the esSeq increment: R1).
+   */
+  extentRootCache: unknown;
 }

@@ -17,6 +17,9 @@ export class Ext4Inode {
    */
   esSeq = 0;
 
+  /** The extent layer's decoded i_block (see MappedInode.extentRootCache). */
+  extentRootCache: unknown = undefined;
+
   constructor(
     readonly ino: number,
     readonly disk: Inode,

@@ -22,6 +22,11 @@ export class InodeTable {
 
   constructor(private readonly fs: Ext4Super) {}
 
+  /** The inode if it is in the cache (no I/O, no promise). */
+  cached(ino: number): Ext4Inode | undefined {
+    return this.cache.get(ino);
+  }
+
   /** Inode `ino`, read and validated. `ino` came from a trusted place or a directory entry. */
   async get(ino: number): Promise<Ext4Inode> {
     const hit = this.cache.get(ino);

@@ -39,10 +39,11 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
   const key = followLast ? path : `\0${path}`;
   const hit = m.pathCache.get(key);
   if (hit !== undefined) {
+    const inodes = m.inodes;
     return {
-      inode: await m.inodes.get(hit.ino),
+      inode: inodes.cached(hit.ino) ?? (await inodes.get(hit.ino)),
       path: hit.path,
-      parent: hit.parentIno === undefined ? undefined : await m.inodes.get(hit.parentIno),
+      parent: hit.parentIno === undefined ? undefined : inodes.cached(hit.parentIno) ?? (await inodes.get(hit.parentIno)),
     };
   }
   const r = await walk(m, path, followLast);

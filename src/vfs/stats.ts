@@ -37,6 +37,12 @@ const S_IFMT = I.S_IFMT;
 
 abstract class StatsMethods<T extends number | bigint> {
   abstract mode: T;
+  /** The inode's four times, turned into Dates only when asked for (most callers never do). */
+  protected abstract times: { a: Timestamp; m: Timestamp; c: Timestamp; b: Timestamp };
+  get atime(): Date { return date(this.times.a); }
+  get mtime(): Date { return date(this.times.m); }
+  get ctime(): Date { return date(this.times.c); }
+  get birthtime(): Date { return date(this.times.b); }
   private type(): number { return Number(this.mode) & S_IFMT; }
   isFile(): boolean { return this.type() === I.S_IFREG; }
   isDirectory(): boolean { return this.type() === I.S_IFDIR; }
@@ -73,7 +79,7 @@ export class Ext4Stats extends StatsMethods<number> implements Stats {
   dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number; rdev: number;
   size: number; blksize: number; blocks: number;
   atimeMs: number; mtimeMs: number; ctimeMs: number; birthtimeMs: number;
-  atime: Date; mtime: Date; ctime: Date; birthtime: Date;
+  protected times: { a: Timestamp; m: Timestamp; c: Timestamp; b: Timestamp };
 
   constructor(ctx: StatContext, inode: Ext4Inode) {
     super();
@@ -83,7 +89,7 @@ export class Ext4Stats extends StatsMethods<number> implements Stats {
     this.size = d.size; this.blksize = ctx.blockSize; this.blocks = ctx.blocks512(inode);
     const bt = birth(inode);
     this.atimeMs = ms(d.atime); this.mtimeMs = ms(d.mtime); this.ctimeMs = ms(d.ctime); this.birthtimeMs = ms(bt);
-    this.atime = date(d.atime); this.mtime = date(d.mtime); this.ctime = date(d.ctime); this.birthtime = date(bt);
+    this.times = { a: d.atime, m: d.mtime, c: d.ctime, b: bt };
   }
 }
 
@@ -92,7 +98,7 @@ export class Ext4BigIntStats extends StatsMethods<bigint> implements BigIntStats
   size: bigint; blksize: bigint; blocks: bigint;
   atimeMs: bigint; mtimeMs: bigint; ctimeMs: bigint; birthtimeMs: bigint;
   atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint; birthtimeNs: bigint;
-  atime: Date; mtime: Date; ctime: Date; birthtime: Date;
+  protected times: { a: Timestamp; m: Timestamp; c: Timestamp; b: Timestamp };
 
   constructor(ctx: StatContext, inode: Ext4Inode) {
     super();
@@ -105,7 +111,7 @@ export class Ext4BigIntStats extends StatsMethods<bigint> implements BigIntStats
     // Floor division toward -infinity, as Node computes the bigint millisecond fields.
     const toMs = (n: bigint): bigint => (n >= 0n ? n / 1_000_000n : -((-n + 999_999n) / 1_000_000n));
     this.atimeMs = toMs(this.atimeNs); this.mtimeMs = toMs(this.mtimeNs); this.ctimeMs = toMs(this.ctimeNs); this.birthtimeMs = toMs(this.birthtimeNs);
-    this.atime = date(d.atime); this.mtime = date(d.mtime); this.ctime = date(d.ctime); this.birthtime = date(bt);
+    this.times = { a: d.atime, m: d.mtime, c: d.ctime, b: bt };
   }
 }
 
