@@ -16,7 +16,8 @@
  * mknod) go through host-ops, one python3 process per batch.
  */
 import { chmod, lchown, lutimes } from 'node:fs/promises';
-import type { Deferred, DirFinish } from './cp-tree.js';
+import { lutimesSync } from 'node:fs';
+import type { Deferred, DirFinish, TimesItem } from './cp-tree.js';
 import { replaceWithLink } from './cp-tree.js';
 import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from './host-ops.js';
 import type { Reporter } from './report.js';
@@ -33,7 +34,8 @@ function reportHostErrors(report: Reporter, errors: HostOpError[], labels: reado
 }
 
 export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOptions): Promise<void> {
-  const needsHost = d.specials.length > 0 || d.xattrs.length > 0 || (opts.archive && (d.times.length > 0 || d.dirs.length > 0));
+  const needsHost = d.specials.length > 0 || d.xattrs.length > 0 ||
+    (opts.archive && (d.times.some((t) => !wholeSeconds(t)) || d.dirs.some((t) => !wholeSeconds(t))));
   const host = needsHost && (await (opts.hostReady ?? hostOpsAvailable()));
   if (needsHost && !host) {
     report.fail(undefined, 'python3 was not found: special files and extended attributes are not copied, times are kept to the microsecond only');
@@ -91,6 +93,13 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
   }
 }
 
+const NS = 1_000_000_000n;
+
+/** Both times fall on whole seconds (as in images made by mke2fs -d). */
+function wholeSeconds(t: { atimeNs?: bigint; mtimeNs?: bigint }): boolean {
+  return (t.atimeNs ?? 0n) % NS === 0n && (t.mtimeNs ?? 0n) % NS === 0n;
+}
+
 /** Like GNU cp -a, a host that refuses an xattr (a namespace it does not allow) is not an error. */
 async function setAllXattrs(d: Deferred, host: boolean): Promise<void> {
   if (host && d.xattrs.length > 0) {
@@ -105,12 +114,26 @@ async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: Rea
     if (dir.atimeNs === undefined || dir.mtimeNs === undefined) continue;
     times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label });
   }
+  // Whole seconds pass exactly through the double Node's utimes takes: those are
+  // set here, and only finer times need the host-ops batch.
+  const fine: TimesItem[] = [];
+  for (const t of times) {
+    if (!wholeSeconds(t)) {
+      fine.push(t);
+      continue;
+    }
+    try {
+      lutimesSync(t.dest, Number(t.atimeNs / NS), Number(t.mtimeNs / NS));
+    } catch (e) {
+      report.error(t.dest, e);
+    }
+  }
   if (host) {
-    const errors = await setTimesNs(times.map((t) => ({ path: t.dest, atimeNs: t.atimeNs, mtimeNs: t.mtimeNs })));
-    reportHostErrors(report, errors, times.map((t) => t.dest));
+    const errors = await setTimesNs(fine.map((t) => ({ path: t.dest, atimeNs: t.atimeNs, mtimeNs: t.mtimeNs })));
+    reportHostErrors(report, errors, fine.map((t) => t.dest));
     return;
   }
-  for (const t of times) {
+  for (const t of fine) {
     try {
       // Node takes seconds as a double: close to, not exactly, the nanosecond.
       await lutimes(t.dest, Number(t.atimeNs) / 1e9, Number(t.mtimeNs) / 1e9);
