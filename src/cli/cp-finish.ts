@@ -95,9 +95,15 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
 
 const NS = 1_000_000_000n;
 
-/** Both times fall on whole seconds (as in images made by mke2fs -d). */
+/**
+ * Both times fall on whole seconds at or after 1970 (as most of an image made
+ * by mke2fs -d): exact through Node's utimes, which takes a double and
+ * replaces a negative time with the current time.
+ */
 function wholeSeconds(t: { atimeNs?: bigint; mtimeNs?: bigint }): boolean {
-  return (t.atimeNs ?? 0n) % NS === 0n && (t.mtimeNs ?? 0n) % NS === 0n;
+  const a = t.atimeNs ?? 0n;
+  const m = t.mtimeNs ?? 0n;
+  return a >= 0n && m >= 0n && a % NS === 0n && m % NS === 0n;
 }
 
 /** Like GNU cp -a, a host that refuses an xattr (a namespace it does not allow) is not an error. */

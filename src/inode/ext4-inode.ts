@@ -20,6 +20,9 @@ export class Ext4Inode {
   /** The extent layer's decoded i_block (see MappedInode.extentRootCache). */
   extentRootCache: unknown = undefined;
 
+  /** The xattr layer's parse of the in-inode attributes; cleared by whoever rewrites them. */
+  ibodyXattrCache: unknown = undefined;
+
   constructor(
     readonly ino: number,
     readonly disk: Inode,

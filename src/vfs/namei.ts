@@ -46,9 +46,33 @@ export async function resolve(m: Mounted, path: string, followLast: boolean): Pr
       parent: hit.parentIno === undefined ? undefined : inodes.cached(hit.parentIno) ?? (await inodes.get(hit.parentIno)),
     };
   }
-  const r = await walk(m, path, followLast);
+  const r = (await childOfCachedDir(m, path, followLast)) ?? (await walk(m, path, followLast));
   m.pathCache.set(key, { ino: r.inode.ino, parentIno: r.parent?.ino, path: r.path });
   return r;
+}
+
+/**
+ * The common case of a tree walk — "/a/b/name" right after "/a/b" was
+ * resolved — as one lookup in the cached parent. Only for a last component
+ * that is a plain name and turns out not to be a directory (nor a symlink to
+ * follow), so the full walk's cycle and symlink rules never need the
+ * ancestors this shortcut does not have. Anything else returns undefined
+ * and takes the full walk.
+ */
+async function childOfCachedDir(m: Mounted, path: string, followLast: boolean): Promise<Resolved | undefined> {
+  const slash = path.lastIndexOf('/');
+  if (slash < 0 || slash === path.length - 1) return undefined;
+  const name = path.slice(slash + 1);
+  if (name === '.' || name === '..' || (name.length > NAME_MAX / 3 && Buffer.byteLength(name) > NAME_MAX)) return undefined;
+  const parentHit = m.pathCache.get(slash === 0 ? '/' : path.slice(0, slash));
+  if (parentHit === undefined) return undefined;
+  const dir = m.inodes.cached(parentHit.ino) ?? (await m.inodes.get(parentHit.ino));
+  if (!dir.isDir) return undefined;
+  const found = await m.dirs.lookup(dir, name);
+  if (found === undefined) return undefined;
+  const inode = await m.inodes.get(found.ino);
+  if (inode.isDir || (inode.isSymlink && followLast)) return undefined;
+  return { inode, path: parentHit.path === '/' ? `/${name}` : `${parentHit.path}/${name}`, parent: dir };
 }
 
 async function walk(m: Mounted, path: string, followLast: boolean): Promise<Resolved> {

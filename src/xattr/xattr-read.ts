@@ -20,10 +20,14 @@ export type EaInodeReader = (valueInum: number, valueSize: number, owner: Ext4In
 
 /** Attributes stored in the inode body, with their values. */
 export function ibodyXattrs(fs: Ext4Super, inode: Ext4Inode): XattrEntry[] {
-  if (fs.inodeSize <= 128) return [];
-  const { start, end } = inodeXattrArea(inode.raw, fs.inodeSize);
-  if (end - start < 4) return [];
-  return parseInodeXattrs(inode.raw, start, end, inode.ino);
+  if (inode.ibodyXattrCache !== undefined) return inode.ibodyXattrCache as XattrEntry[];
+  let entries: XattrEntry[] = [];
+  if (fs.inodeSize > 128) {
+    const { start, end } = inodeXattrArea(inode.raw, fs.inodeSize);
+    if (end - start >= 4) entries = parseInodeXattrs(inode.raw, start, end, inode.ino);
+  }
+  inode.ibodyXattrCache = entries;
+  return entries;
 }
 
 /** Attributes in the inode's xattr block (none when i_file_acl is 0). */
