@@ -19,7 +19,6 @@ import { join } from 'node:path';
 import type { BigIntStats, Volume } from '../vfs/types.js';
 import { finishCopy } from './cp-finish.js';
 import { TreeCopier } from './cp-tree.js';
-import { hostOpsAvailable } from './host-ops.js';
 import type { CliEnv } from './env.js';
 import { Reporter } from './report.js';
 import { baseName, parseTarget, UsageError, Volumes } from './target.js';
@@ -80,8 +79,6 @@ export async function cpCommand(env: CliEnv, operands: string[], opts: CpOptions
     return 1;
   }
 
-  // Finding python3 for the attribute batches takes a process start: let it overlap the copy.
-  const hostReady = archive ? hostOpsAvailable() : undefined;
   const volumes = new Volumes(env, opts.offset);
   const copier = new TreeCopier({ recursive, archive }, report, currentUmask());
   try {
@@ -116,7 +113,9 @@ export async function cpCommand(env: CliEnv, operands: string[], opts: CpOptions
       }
       await copier.copyTop({ vol, image: source.image, src, dest: target, depth: 0 }, st);
     }
-    await finishCopy(copier.deferred, report, { archive, root: process.getuid?.() === 0, hostReady });
+    // python3 is looked for only if the copy needs it (finishCopy decides): finding it
+    // can cost dozens of process starts behind a version-manager shim.
+    await finishCopy(copier.deferred, report, { archive, root: process.getuid?.() === 0 });
   } finally {
     await volumes.closeAll();
   }
