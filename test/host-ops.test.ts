@@ -3,37 +3,39 @@
  * read back through an independent path (Node's bigint lstat, getfattr from
  * the attr package, readlink), never through host-ops itself alone.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   hostOpsAvailable, mknodBatch, readDataRanges, readXattrs, setTimesNs, setXattrs,
 } from '../src/cli/host-ops.js';
+import { runChecked, runCommand } from './helpers/run.js';
 import { useTmpDir } from './helpers/tmp.js';
 
 const tmp = useTmpDir('host-ops');
 const isRoot = process.getuid?.() === 0;
 
-function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const haveGetfattr = hasCommand('getfattr');
+const haveGetfattr = (await runCommand('sh', ['-c', 'command -v getfattr'])).code === 0;
 
 /** The attributes of one path as getfattr (attr package) prints them: name -> hex value. */
-function getfattrHex(p: string): Map<string, string> {
-  const out = execFileSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', p], { encoding: 'utf8' });
+async function getfattrHex(p: string): Promise<Map<string, string>> {
+  const out = (await runChecked('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', p])).stdout;
   const m = new Map<string, string>();
   for (const line of out.split('\n')) {
     const eq = line.indexOf('=0x');
     if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 3));
   }
   return m;
+}
+
+/** A new directory `name` holding an empty file `f` and a symlink `l` to it. */
+function fileAndLink(name: string): { dir: string; file: string; link: string } {
+  const dir = tmp.sub(name);
+  const file = path.join(dir, 'f');
+  const link = path.join(dir, 'l');
+  fs.writeFileSync(file, '');
+  fs.symlinkSync('f', link);
+  return { dir, file, link };
 }
 
 describe('host-ops', () => {
@@ -83,11 +85,7 @@ describe('host-ops', () => {
   });
 
   it('sets and reads xattrs, without following symlinks, agreeing with getfattr', async () => {
-    const dir = tmp.sub('xattr');
-    const file = path.join(dir, 'f');
-    const link = path.join(dir, 'l');
-    fs.writeFileSync(file, '');
-    fs.symlinkSync('f', link);
+    const { file, link } = fileAndLink('xattr');
     const big = Buffer.alloc(3000);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
     const entries = [
@@ -113,18 +111,14 @@ describe('host-ops', () => {
       console.warn('SKIPPED: getfattr cross-check (install the attr package)');
       return;
     }
-    const g = getfattrHex(file);
+    const g = await getfattrHex(file);
     expect(g.get('user.big')).toBe(big.toString('hex'));
     expect(g.get('user.small')).toBe(Buffer.from('v1').toString('hex'));
     expect([...g.keys()].sort()).toEqual([...f.keys()].sort());
   });
 
   it('reports per-entry errors and carries on with the rest of the batch', async () => {
-    const dir = tmp.sub('errors');
-    const file = path.join(dir, 'f');
-    const link = path.join(dir, 'l');
-    fs.writeFileSync(file, '');
-    fs.symlinkSync('f', link);
+    const { dir, file, link } = fileAndLink('errors');
     const missing = path.join(dir, 'missing');
     const errors = await setXattrs([
       { path: missing, name: 'user.a', value: Buffer.from('1') },

@@ -4,13 +4,12 @@
  * and cp: what they print and copy is the expected result. This pins the
  * output formats and cp's DEST rules independently of the ext4 engine.
  */
-import { spawnSync } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { runCommand } from '../helpers/run.js';
+import { useTmpDir } from '../helpers/tmp.js';
 import { makeFixtureTree, isRoot } from './fixture-tree.js';
 import { hostEnv } from './host-volume.js';
 import { linkGroups, snapshot, view } from './tree-snapshot.js';
@@ -19,12 +18,13 @@ import { linkGroups, snapshot, view } from './tree-snapshot.js';
 const TZ = 'Asia/Kolkata';
 process.env.TZ = TZ;
 
-const base = mkdtempSync(join(tmpdir(), 'ext4kit-cli-'));
+const tmp = useTmpDir('gnu-parity');
+const base = tmp.path;
 const tree = join(base, 'tree');
 
-function gnu(cmd: string, args: string[], cwd = base): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, LC_ALL: 'C', TZ }, encoding: 'utf8' });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+async function gnu(cmd: string, args: string[], cwd = base): Promise<{ status: number; stdout: string; stderr: string }> {
+  const r = await runCommand(cmd, args, { cwd, env: { LC_ALL: 'C', TZ } });
+  return { status: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 async function ours(...argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -38,33 +38,33 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // So that the temp dir can be removed also when not running as root.
   await fsp.chmod(join(tree, 'readonly-dir'), 0o755).catch(() => undefined);
-  await fsp.rm(base, { recursive: true, force: true });
 });
 
 describe('ls matches GNU ls -n in the C locale', () => {
   it('-l of the root', async () => {
-    const g = gnu('ls', ['-ln', tree]);
+    const g = await gnu('ls', ['-ln', tree]);
     const o = await ours('ls', '-l', 'tree:/');
     expect(o.stderr).toBe('');
     expect(o.stdout).toBe(g.stdout);
   });
 
   it('-l -a -R of a subdirectory (headers, totals, . and ..)', async () => {
-    const g = gnu('ls', ['-lnaR', join(tree, 'sub')]);
+    const g = await gnu('ls', ['-lnaR', join(tree, 'sub')]);
     const o = await ours('ls', '-l', '-a', '-R', 'tree:/sub');
     expect(o.stdout).toBe(g.stdout.replaceAll(`${tree}/`, '/'));
   });
 
   it('-R and -a without -l', async () => {
-    const g = gnu('ls', ['-aR', tree]);
+    const g = await gnu('ls', ['-aR', tree]);
     const o = await ours('ls', '-aR', 'tree:/');
     // GNU's '..' of the tree is the host's; in an image the root is its own parent. Names only here.
     expect(o.stdout).toBe(g.stdout.replaceAll(`${tree}/`, '/').replace(`${tree}:`, '/:'));
   });
 
   it('file operands and directory operands together', async () => {
-    const g = gnu('ls', ['-ln', 'hello.txt', 'sub', 'link-rel', 'chardev', 'sticky'].filter((n) => isRoot || n !== 'chardev'), tree);
+    const g = await gnu('ls', ['-ln', 'hello.txt', 'sub', 'link-rel', 'chardev', 'sticky'].filter((n) => isRoot || n !== 'chardev'), tree);
     const o = await ours('ls', '-l', ...['hello.txt', 'sub', 'link-rel', 'chardev', 'sticky'].filter((n) => isRoot || n !== 'chardev').map((n) => `tree:/${n}`));
     expect(o.stdout).toBe(g.stdout.replace(/^(hello\.txt|link-rel|chardev)/gm, '/$1').replace(/^(sub|sticky):$/gm, '/$1:')
       .replace(/(\d\d:\d\d|  \d{4}) (hello\.txt|link-rel|chardev)/g, '$1 /$2'));
@@ -86,7 +86,7 @@ describe('stat matches GNU stat', () => {
   const names = ['hello.txt', 'empty', 'suid', 'sticky', 'link-rel', 'fifo', 'sparse.img', 'name with space', ...(isRoot ? ['chardev', 'blockdev', 'owned', 'bigid'] : [])];
   for (const name of names) {
     it(name, async () => {
-      const g = gnu('stat', [join(tree, name)]);
+      const g = await gnu('stat', [join(tree, name)]);
       const o = await ours('stat', `tree:/${name}`);
       expect(o.stdout).toBe(g.stdout.replace(`  File: ${tree}/`, '  File: /'));
     });
@@ -124,14 +124,14 @@ describe('cat', () => {
 
 /** Runs GNU cp on host paths and ours on image paths into two fresh areas set up alike; returns both outcomes. */
 async function cpBoth(setup: (dir: string) => Promise<void>, gnuArgs: (dir: string) => string[], ourArgs: (dir: string) => string[]) {
-  const area = await fsp.mkdtemp(join(base, 'cp-'));
+  const area = tmp.fresh('cp');
   const g = join(area, 'gnu');
   const o = join(area, 'ours');
   await fsp.mkdir(g);
   await fsp.mkdir(o);
   await setup(g);
   await setup(o);
-  const gr = gnu('cp', gnuArgs(g));
+  const gr = await gnu('cp', gnuArgs(g));
   const before = await snapshot(tree, false);
   const or = await ours('cp', ...ourArgs(o));
   return { g, o, gr, or, before };
@@ -172,7 +172,7 @@ describe('cp follows GNU cp\'s rules for DEST', () => {
   }
 
   it('the error format names the operand and the code', async () => {
-    const area = await fsp.mkdtemp(join(base, 'cp-'));
+    const area = tmp.fresh('cp');
     const o = await ours('cp', 'tree:/sub', 'tree:/nope', join(area, 'x'));
     expect(o.stderr).toBe('ext4kit: cp: ' + join(area, 'x') + ': target directory does not exist (ENOENT)\n');
     const o2 = await ours('cp', 'tree:/sub', 'tree:/nope', area);

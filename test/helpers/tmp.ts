@@ -26,6 +26,8 @@ export interface TmpDir {
   sub(...parts: string[]): string;
   /** A path inside the directory; nothing is created. */
   file(...parts: string[]): string;
+  /** A new empty subdirectory whose name starts with `prefix` and is unique within the directory. */
+  fresh(prefix: string): string;
 }
 
 let chosenBase: string | undefined;
@@ -37,6 +39,7 @@ function usable(dir: string, minFree: number): boolean {
     if (st.bavail * st.bsize < minFree) return false;
     const probe = fs.mkdtempSync(path.join(dir, 'ext4kit-probe-'));
     try {
+      // Synchronous (not run.ts): the choice is made inside the synchronous `path` getter.
       execFileSync('python3', ['-I', '-S', '-c', 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")', probe], { stdio: 'ignore', timeout: 20_000 });
       return true;
     } finally {
@@ -92,6 +95,9 @@ export function useTmpDir(label: string): TmpDir {
     },
     file(...parts: string[]) {
       return path.join(get(), ...parts);
+    },
+    fresh(prefix: string) {
+      return fs.mkdtempSync(path.join(get(), `${prefix.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
     },
   };
 }
