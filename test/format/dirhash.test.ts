@@ -9,18 +9,7 @@ import {
   DX_HASH_HALF_MD4_UNSIGNED, DX_HASH_TEA_UNSIGNED, DX_HASH_SIPHASH, EXT2_FLAGS_SIGNED_HASH, EXT2_FLAGS_UNSIGNED_HASH,
 } from '../../src/format/dirhash.js';
 import { dxHashBatch } from '../helpers/debugfs.js';
-
-/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Rng } from '../helpers/prng.js';
 
 /** Bytes debugfs's command tokenizer passes through unchanged. */
 const ALPHABET: number[] = [];
@@ -29,15 +18,15 @@ for (let c = 0x21; c <= 0xff; c++) {
   ALPHABET.push(c);
 }
 
-function randomNames(rand: () => number, count: number, highBytes: boolean): Uint8Array[] {
+function randomNames(rand: Rng, count: number, highBytes: boolean): Uint8Array[] {
   const names: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     // Mostly short names, some long enough for several hash rounds (TEA eats
     // 16 bytes per round, half MD4 32), up to the 255-byte maximum.
-    const len = rand() < 0.7 ? 1 + Math.floor(rand() * 40) : 1 + Math.floor(rand() * 255);
+    const len = rand.float() < 0.7 ? 1 + Math.floor(rand.float() * 40) : 1 + Math.floor(rand.float() * 255);
     const n = new Uint8Array(len);
     for (let j = 0; j < len; j++) {
-      let c = ALPHABET[Math.floor(rand() * ALPHABET.length)];
+      let c = ALPHABET[Math.floor(rand.float() * ALPHABET.length)];
       if (!highBytes && c >= 0x80) c = 0x41 + (c % 26);
       // debugfs would take a leading '-' as an option.
       if (j === 0 && c === 0x2d) c = 0x5f;
@@ -49,7 +38,7 @@ function randomNames(rand: () => number, count: number, highBytes: boolean): Uin
 }
 
 describe('dirHash vs debugfs dx_hash', () => {
-  const rand = prng(0x5eed1);
+  const rand = new Rng(0x5eed1);
   const names = [
     ...randomNames(rand, 250, true),
     ...randomNames(rand, 100, false),
@@ -60,7 +49,7 @@ describe('dirHash vs debugfs dx_hash', () => {
   const seeds: Array<number[] | undefined> = [
     undefined,
     [0, 0, 0, 0],
-    [Math.floor(rand() * 2 ** 32), Math.floor(rand() * 2 ** 32), Math.floor(rand() * 2 ** 32), Math.floor(rand() * 2 ** 32)],
+    [Math.floor(rand.float() * 2 ** 32), Math.floor(rand.float() * 2 ** 32), Math.floor(rand.float() * 2 ** 32), Math.floor(rand.float() * 2 ** 32)],
   ];
   const versions = [DX_HASH_LEGACY, DX_HASH_HALF_MD4, DX_HASH_TEA, DX_HASH_LEGACY_UNSIGNED, DX_HASH_HALF_MD4_UNSIGNED, DX_HASH_TEA_UNSIGNED];
 
@@ -80,7 +69,7 @@ describe('dirHash vs debugfs dx_hash', () => {
   }
 
   it('signed and unsigned differ exactly when a name has a byte >= 0x80', () => {
-    const r = prng(7);
+    const r = new Rng(7);
     let highNames = 0;
     let differing = 0;
     for (const n of randomNames(r, 200, true)) {

@@ -10,10 +10,11 @@
  * times last of all in one batch, because every earlier step moves a
  * directory's mtime.
  */
-import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mknodBatch, setTimesNs, setXattrs, type HostOpError, type MknodEntry, type TimesEntry, type XattrEntry } from '../../src/cli/host-ops.js';
+import { ACL_UNDEFINED_ID as ACL_UNDEF, aclXattrValue as aclValue } from './host-xattr.js';
+import { Rng, keystream } from './prng.js';
 
 export type TreeScale = 'full' | 'small';
 
@@ -95,42 +96,6 @@ export interface TreeManifest {
 
 const S_IFIFO = 0o010000, S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFSOCK = 0o140000;
 
-/** sfc32 seeded through splitmix32: small, fast, and the same everywhere. */
-class Rng {
-  private a: number; private b: number; private c: number; private d: number;
-  constructor(seed: number) {
-    let s = seed >>> 0;
-    const mix = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = mix(); this.b = mix(); this.c = mix(); this.d = mix();
-    for (let i = 0; i < 12; i++) this.u32();
-  }
-  u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
-    this.c = (this.c + t) >>> 0;
-    return t;
-  }
-  /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number { return lo + Math.floor((this.u32() / 2 ** 32) * (hi - lo + 1)); }
-  chance(p: number): boolean { return this.u32() / 2 ** 32 < p; }
-  pick<T>(xs: readonly T[]): T { return xs[this.int(0, xs.length - 1)]; }
-  bigint(lo: bigint, hi: bigint): bigint {
-    const span = hi - lo + 1n;
-    const r = (BigInt(this.u32()) << 32n) | BigInt(this.u32());
-    return lo + (r % span);
-  }
-  bytes(n: number): Buffer { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff; return b; }
-}
-
 const NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,+=@ ';
 const UTF8_BITS = ['é', 'ü', 'ß', 'Ω', 'я', '日本', 'ファイル', '😀', '中文', 'ñ'];
 
@@ -139,25 +104,11 @@ export function makedev(major: number, minor: number): number {
   return (minor & 0xff) + ((major & 0xfff) << 8) + (minor & ~0xff) * 4096 + (major & ~0xfff) * 2 ** 32;
 }
 
-/** A POSIX ACL xattr value (version 2): entries of tag, permission and id. */
-function aclValue(entries: Array<[tag: number, perm: number, id: number]>): Buffer {
-  const b = Buffer.alloc(4 + 8 * entries.length);
-  b.writeUInt32LE(2, 0);
-  entries.forEach(([tag, perm, id], i) => {
-    b.writeUInt16LE(tag, 4 + 8 * i);
-    b.writeUInt16LE(perm, 6 + 8 * i);
-    b.writeUInt32LE(id >>> 0, 8 + 8 * i);
-  });
-  return b;
-}
-const ACL_UNDEF = 0xffffffff;
-
 const S = 1_000_000_000n;
 const INT32_MAX = 2n ** 31n - 1n;
 
 class Builder {
   readonly rng: Rng;
-  private readonly key: Buffer;
   private serial = 0;
   readonly m: TreeManifest;
   readonly mknods: MknodEntry[] = [];
@@ -169,7 +120,6 @@ class Builder {
 
   constructor(readonly root: string, seed: number, scale: TreeScale, blockSize: number, asRoot: boolean) {
     this.rng = new Rng(seed);
-    this.key = createHash('sha256').update(`ext4kit-tree/${seed}`).digest();
     this.m = {
       root, seed, scale, blockSize, asRoot,
       counts: { entries: 0, dirs: 0, files: 0, symlinks: 0, fifos: 0, charDevices: 0, blockDevices: 0, sockets: 0, hardLinks: 0, xattrs: 0, dataBytes: 0, maxDepth: 0 },
@@ -193,9 +143,7 @@ class Builder {
 
   /** Deterministic random bytes for file number `serial`. */
   data(size: number): Buffer {
-    const iv = Buffer.alloc(16);
-    iv.writeUInt32BE(++this.serial, 0);
-    return createCipheriv('aes-256-ctr', this.key, iv).update(Buffer.alloc(size));
+    return keystream(`ext4kit-tree/${this.m.seed}`, size, ++this.serial);
   }
 
   dir(rel: string): string {
