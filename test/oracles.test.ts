@@ -5,7 +5,6 @@
  * compareTrees says; and compareTrees must notice each kind of difference,
  * so a passing comparison means something.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,8 +12,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mknodBatch, readXattrs, setTimesNs, setXattrs } from '../src/cli/host-ops.js';
 import { compareTrees, expectSameTree } from './helpers/compare-tree.js';
 import { expectFsckClean, fsckClean } from './helpers/fsck.js';
-import { IMAGE_KINDS, KERNEL_EXTRAS_DIR, buildImage, buildKernelImage, canLoopMount, describeLoopSkip } from './helpers/images.js';
-import { runChecked, withMountedImage } from './helpers/loop.js';
+import { debugfs, dumpe2fs } from './helpers/debugfs.js';
+import { E2E_IMAGE_KINDS, KERNEL_EXTRAS_DIR, buildImage, buildKernelImage } from './helpers/images.js';
+import { canLoopMount, describeLoopSkip, withMountedImage } from './helpers/loop.js';
+import { runChecked } from './helpers/run.js';
 import { useTmpDir } from './helpers/tmp.js';
 import { generateTree, restoreTimes, type TreeManifest } from './helpers/tree.js';
 
@@ -22,11 +23,6 @@ const tmp = useTmpDir('oracles');
 const canLoop = await canLoopMount();
 const skipReason = await describeLoopSkip();
 if (!canLoop) console.warn(skipReason);
-
-async function debugfs(img: string, request: string): Promise<string> {
-  const r = await runChecked('debugfs', ['-R', request, img], { timeoutMs: 60_000 });
-  return r.stdout;
-}
 
 function sha256File(p: string): string {
   return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
@@ -97,7 +93,7 @@ describe('compareTrees', () => {
     const copy = tmp.file('mutated');
     // cp, not our code, makes the copy: the comparison must start out equal.
     await restoreTimes(small);
-    execFileSync('cp', ['-dR', '--preserve=mode,ownership,timestamps,links,xattr', small.root, copy]);
+    await runChecked('cp', ['-dR', '--preserve=mode,ownership,timestamps,links,xattr', small.root, copy]);
     await restoreTimes(small);
     const opts = { times: 'ns', owners: true, xattrs: true, atime: true } as const;
     expect(await compareTrees(small.root, copy, opts)).toEqual([]);
@@ -238,12 +234,12 @@ describe.skipIf(!canLoop)('images read back by the kernel', () => {
     });
   });
 
-  it.each(IMAGE_KINDS.map((k) => [k.name, k] as const))('kind %s: mkfs -d builds what the kind says, and the kernel reads the small tree back', async (name, kind) => {
+  it.each(E2E_IMAGE_KINDS.map((k) => [k.name, k] as const))('kind %s: mkfs -d builds what the kind says, and the kernel reads the small tree back', async (name, kind) => {
     const src = kind.blockSize === 4096 ? small : await generateTree(tmp.file(`small-${name}`), { seed: 7, scale: 'small', blockSize: kind.blockSize });
     await restoreTimes(src);
     const img = await buildImage(kind, src.root, tmp.file(`${name}.img`));
     await expectFsckClean(img.path);
-    const head = (await runChecked('dumpe2fs', ['-h', img.path], { timeoutMs: 60_000 })).stdout;
+    const head = await dumpe2fs(img.path, ['-h']);
     const features = /Filesystem features:\s*(.*)/.exec(head)![1].split(/\s+/);
     for (const f of kind.features) expect(features, `${name} lacks ${f}`).toContain(f);
     for (const f of kind.absentFeatures) expect(features, `${name} has ${f}`).not.toContain(f);
@@ -270,7 +266,7 @@ describe('fsckClean', () => {
   it('fsckClean reports a damaged image', async () => {
     const img = await buildImage('default', small.root, tmp.file('damaged.img'));
     // Zero the root directory's inode through debugfs: every check after that must fail.
-    await runChecked('debugfs', ['-w', '-R', 'clri <2>', img.path], { timeoutMs: 60_000 });
+    await debugfs(img.path, 'clri <2>', true);
     const r = await fsckClean(img.path);
     expect(r.ok).toBe(false);
     expect(r.output).toMatch(/Root inode/i);

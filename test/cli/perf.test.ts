@@ -9,11 +9,12 @@
  *    accidental per-file stat storm or quadratic walk fails it); the ratio
  *    is printed on every run.
  */
-import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runChecked } from '../helpers/loop.js';
+import { createSparse, mkfs } from '../helpers/images.js';
+import { keystream, Rng } from '../helpers/prng.js';
+import { runChecked } from '../helpers/run.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { openVolume } from '../../src/index.js';
 import { runCli } from '../../src/cli/program.js';
@@ -22,16 +23,11 @@ import { hostEnv } from './host-volume.js';
 
 const tmp = useTmpDir('cli-perf');
 
-function bytes(seed: string, n: number): Buffer {
-  const key = createHash('sha256').update(seed).digest();
-  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
-}
-
 /** ~9,000 files in ~300 directories, ~120 MB: mostly small files, some medium, a few of several MiB. */
 function makeManyFiles(root: string): { files: number; bytes: number } {
-  const data = bytes('perf', 5 << 20);
-  let seed = 12345;
-  const rnd = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
+  const data = keystream('perf', 5 << 20);
+  const rng = new Rng(12345);
+  const rnd = (): number => rng.float();
   const dirs = [root];
   fs.mkdirSync(root, { recursive: true });
   for (let d = 0; d < 300; d++) {
@@ -50,10 +46,6 @@ function makeManyFiles(root: string): { files: number; bytes: number } {
   return { files: 9000, bytes: total };
 }
 
-function createSparse(path: string, size: number): void {
-  fs.closeSync(fs.openSync(path, 'w'));
-  fs.truncateSync(path, size);
-}
 
 describe('cp speed', () => {
   let manyImg: string;
@@ -64,20 +56,20 @@ describe('cp speed', () => {
     expect(made.bytes).toBeGreaterThan(80e6);
     manyImg = tmp.file('many.img');
     createSparse(manyImg, 1 << 30);
-    await runChecked('mkfs.ext4', ['-q', '-F', '-d', src, manyImg], { timeoutMs: 120_000 });
+    await mkfs(manyImg, { root: src, timeoutMs: 120_000 });
     fs.rmSync(src, { recursive: true, force: true });
 
     const sp = tmp.sub('sparse-src');
     const huge = join(sp, 'huge');
     createSparse(huge, 5 * 2 ** 30);
     const fd = fs.openSync(huge, 'r+');
-    fs.writeSync(fd, bytes('a', 256 << 10), 0, 256 << 10, 0);
-    fs.writeSync(fd, bytes('b', 100 << 10), 0, 100 << 10, 2 ** 31 + 12345);
-    fs.writeSync(fd, bytes('c', 64 << 10), 0, 64 << 10, 5 * 2 ** 30 - (64 << 10));
+    fs.writeSync(fd, keystream('a', 256 << 10), 0, 256 << 10, 0);
+    fs.writeSync(fd, keystream('b', 100 << 10), 0, 100 << 10, 2 ** 31 + 12345);
+    fs.writeSync(fd, keystream('c', 64 << 10), 0, 64 << 10, 5 * 2 ** 30 - (64 << 10));
     fs.closeSync(fd);
     sparseImg = tmp.file('sparse.img');
     createSparse(sparseImg, 256 << 20);
-    await runChecked('mkfs.ext4', ['-q', '-F', '-d', sp, sparseImg], { timeoutMs: 120_000 });
+    await mkfs(sparseImg, { root: sp, timeoutMs: 120_000 });
   });
 
   it('a 5 GiB sparse file copies in well under a second and stays sparse', async () => {
@@ -99,7 +91,7 @@ describe('cp speed', () => {
     const tail = Buffer.alloc(64 << 10);
     fs.readSync(fd, tail, 0, tail.length, 5 * 2 ** 30 - (64 << 10));
     fs.closeSync(fd);
-    expect(tail.equals(bytes('c', 64 << 10))).toBe(true);
+    expect(tail.equals(keystream('c', 64 << 10))).toBe(true);
   });
 
   it('9,000 files / ~120 MB: compared with debugfs rdump in the same run', async () => {

@@ -5,12 +5,14 @@
  * filesystem inside a bigger file (--offset), errors and exit codes, and a
  * reader that closes the pipe early.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, canLoopMount, describeLoopSkip } from '../helpers/images.js';
-import { mountImage, runChecked, withMountedImage, type MountedImage } from '../helpers/loop.js';
+import { dumpe2fs } from '../helpers/debugfs.js';
+import { buildImage, createSparse, embedInDisk, mkfs } from '../helpers/images.js';
+import { canLoopMount, describeLoopSkip, mountImage, withMountedImage, type MountedImage } from '../helpers/loop.js';
+import { runCommand } from '../helpers/run.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { generateTree, type TreeManifest } from '../helpers/tree.js';
 import { CLI_PATH, runBuiltCli } from './built-cli.js';
@@ -28,9 +30,9 @@ let img: string;
 let mnt: MountedImage | undefined;
 
 const cli = (...args: string[]) => runBuiltCli(args, { env });
-function gnu(cmd: string, args: string[], cwd?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+async function gnu(cmd: string, args: string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const r = await runCommand(cmd, args, { cwd, env });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 beforeAll(async () => {
@@ -59,7 +61,7 @@ describe('info agrees with dumpe2fs -h', () => {
     const ours = await cli('info', image);
     expect(ours.stderr).toBe('');
     expect(ours.code).toBe(0);
-    const theirs = keyValues(gnu('dumpe2fs', ['-h', image]).stdout);
+    const theirs = keyValues(await dumpe2fs(image, ['-h'], { env }));
     const mine = keyValues(ours.out);
     const ownOnly = new Set(['Filesystem size', 'Block groups']);
     for (const [k, v] of mine) {
@@ -68,7 +70,7 @@ describe('info agrees with dumpe2fs -h', () => {
       expect(`${k}: ${v}`).toBe(`${k}: ${theirs.get(k)}`);
     }
     const j = JSON.parse((await cli('info', '--json', image)).out) as Record<string, unknown>;
-    const groups = (gnu('dumpe2fs', [image]).stdout.match(/^Group \d+:/gm) ?? []).length;
+    const groups = ((await dumpe2fs(image, [], { env })).match(/^Group \d+:/gm) ?? []).length;
     expect(j).toMatchObject({
       blockSize: Number(theirs.get('Block size')), blocksCount: Number(theirs.get('Block count')),
       freeInodesCount: Number(theirs.get('Free inodes')), uuid: theirs.get('Filesystem UUID'), groupCount: groups,
@@ -83,9 +85,8 @@ describe('info agrees with dumpe2fs -h', () => {
 
   it('an ext2 image with a label', async () => {
     const e2 = tmp.file('ext2.img');
-    fs.closeSync(fs.openSync(e2, 'w'));
-    fs.truncateSync(e2, 32 << 20);
-    await runChecked('mkfs.ext4', ['-q', '-F', '-t', 'ext2', '-L', 'my label', e2]);
+    createSparse(e2, 32 << 20);
+    await mkfs(e2, { args: ['-t', 'ext2', '-L', 'my label'] });
     await check(e2);
   });
 
@@ -112,23 +113,23 @@ describe('ls, stat, cat and cp agree with GNU tools on a loop mount', () => {
   it('ls -l -R of the whole image', async () => {
     const r = await cli('ls', '-l', '-R', `${img}:/`);
     expect(r.stderr).toBe('');
-    expect(r.out).toBe(local(gnu('ls', ['-lnR', mnt!.dir]).stdout));
+    expect(r.out).toBe(local((await gnu('ls', ['-lnR', mnt!.dir])).stdout));
   });
 
   it('ls -l -a -R of a subdirectory (. and .. included)', async () => {
     const r = await cli('ls', '-laR', `${img}:/tree`);
-    expect(r.out).toBe(local(gnu('ls', ['-lnaR', join(mnt!.dir, 'tree')]).stdout));
+    expect(r.out).toBe(local((await gnu('ls', ['-lnaR', join(mnt!.dir, 'tree')])).stdout));
   });
 
   it('ls -a and plain ls', async () => {
-    expect((await cli('ls', '-a', `${img}:/names`)).out).toBe(gnu('ls', ['-a', join(mnt!.dir, 'names')]).stdout);
-    expect((await cli('ls', `${img}:/special`, `${img}:/links`)).out).toBe(local(gnu('ls', [join(mnt!.dir, 'links'), join(mnt!.dir, 'special')]).stdout));
+    expect((await cli('ls', '-a', `${img}:/names`)).out).toBe((await gnu('ls', ['-a', join(mnt!.dir, 'names')])).stdout);
+    expect((await cli('ls', `${img}:/special`, `${img}:/links`)).out).toBe(local((await gnu('ls', [join(mnt!.dir, 'links'), join(mnt!.dir, 'special')])).stdout));
   });
 
   it('ls --json matches lstat on the mount', async () => {
     const r = await cli('ls', '--json', '-a', `${img}:/special`);
     const entries = JSON.parse(r.out) as Array<{ name: string; mode: number; nlink: number; uid: number; gid: number; size: number; mtimeNs: string; ino: number }>;
-    expect(entries.map((e) => e.name)).toEqual(gnu('ls', ['-a', join(mnt!.dir, 'special')]).stdout.trim().split('\n'));
+    expect(entries.map((e) => e.name)).toEqual((await gnu('ls', ['-a', join(mnt!.dir, 'special')])).stdout.trim().split('\n'));
     for (const e of entries) {
       const st = fs.lstatSync(join(mnt!.dir, 'special', e.name), { bigint: true });
       expect(e, e.name).toMatchObject({ mode: Number(st.mode), nlink: Number(st.nlink), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString(), ino: Number(st.ino) });
@@ -139,7 +140,7 @@ describe('ls, stat, cat and cp agree with GNU tools on a loop mount', () => {
   it('stat of every entry', async () => {
     const rels = ['', ...(await walk(mnt!.dir))];
     const noDevice = (s: string): string => s.replace(/^Device: \d+,\d+\t/gm, 'Device: -\t');
-    const theirs = noDevice(gnu('stat', rels.map((r) => join(mnt!.dir, r))).stdout)
+    const theirs = noDevice((await gnu('stat', rels.map((r) => join(mnt!.dir, r)))).stdout)
       .replace(/^ {2}File: (\S.*)$/gm, (_l, p: string) => `  File: ${p === mnt!.dir ? '/' : p.replace(`${mnt!.dir}/`, '/')}`);
     const r = await cli('stat', ...rels.map((rel) => `${img}:/${rel}`));
     expect(r.stderr).toBe('');
@@ -150,7 +151,7 @@ describe('ls, stat, cat and cp agree with GNU tools on a loop mount', () => {
     const small = tmp.file('inode128.img');
     await buildImage('inode128', join(m.root, 'sizes'), small);
     await withMountedImage(small, { readOnly: true }, async (mm) => {
-      const theirs = gnu('stat', [join(mm.dir, 'size-1'), mm.dir]).stdout.replace(/^Device: \d+,\d+\t/gm, 'Device: -\t')
+      const theirs = (await gnu('stat', [join(mm.dir, 'size-1'), mm.dir])).stdout.replace(/^Device: \d+,\d+\t/gm, 'Device: -\t')
         .replace(`  File: ${mm.dir}/`, '  File: /').replace(`  File: ${mm.dir}\n`, '  File: /\n');
       const ours = (await cli('stat', `${small}:/size-1`, `${small}:/`)).out.replace(/^Device: \d+,\d+\t/gm, 'Device: -\t');
       expect(ours).toContain(' Birth: -\n');
@@ -171,21 +172,17 @@ describe('ls, stat, cat and cp agree with GNU tools on a loop mount', () => {
     const r = await cli('cp', '-r', `${img}:/`, ours);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(gnu('cp', ['-r', mnt!.dir, theirs]).status).toBe(0);
+    expect((await gnu('cp', ['-r', mnt!.dir, theirs])).status).toBe(0);
     expect(view(await snapshot(ours), { owners: true, xattrs: true })).toEqual(view(await snapshot(theirs), { owners: true, xattrs: true }));
   });
 });
 
 describe('--offset: a filesystem inside a bigger file', () => {
   let disk: string;
-  beforeAll(() => {
+  beforeAll(async () => {
     // The image at 1 MiB into a file with room after it, like a partition in a disk image.
     disk = tmp.file('disk.img');
-    const size = fs.statSync(img).size;
-    fs.closeSync(fs.openSync(disk, 'w'));
-    fs.truncateSync(disk, size + (3 << 20));
-    const r = spawnSync('dd', [`if=${img}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
-    expect(r.status).toBe(0);
+    await embedInDisk(img, disk, fs.statSync(img).size + (3 << 20));
   });
 
   it('every command reads the embedded filesystem, whatever the offset spelling', async () => {
@@ -255,7 +252,7 @@ describe('errors', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    const viaShell = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI_PATH}" ls -l -R "${img}:/" | head -n 1`], { encoding: 'utf8' });
+    const viaShell = await runCommand('sh', ['-c', `"${process.execPath}" "${CLI_PATH}" ls -l -R "${img}:/" | head -n 1`]);
     expect(viaShell.stderr).toBe('');
     expect(viaShell.stdout).toBe('/:\n');
   });

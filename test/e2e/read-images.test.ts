@@ -16,8 +16,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuiltCli } from '../cli/built-cli.js';
 import { expectSameTree } from '../helpers/compare-tree.js';
 import { expectFsckClean } from '../helpers/fsck.js';
-import { buildImage, buildKernelImage, canLoopMount, describeLoopSkip, IMAGE_KINDS, type ImageKind } from '../helpers/images.js';
-import { runChecked, withMountedImage } from '../helpers/loop.js';
+import { buildImage, buildKernelImage, E2E_IMAGE_KINDS, imageKind, type ImageKind } from '../helpers/images.js';
+import { canLoopMount, describeLoopSkip, withMountedImage } from '../helpers/loop.js';
+import { runChecked } from '../helpers/run.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { generateTree, restoreTimes, type TreeManifest } from '../helpers/tree.js';
 
@@ -60,7 +61,7 @@ async function copyOut(img: string, out: string): Promise<void> {
 }
 
 describe('ext4kit cp -a reproduces the tree of every image kind', () => {
-  for (const kind of IMAGE_KINDS) {
+  for (const kind of E2E_IMAGE_KINDS) {
     it(kind.name, async () => {
       const m = await treeFor(kind.blockSize);
       // mke2fs and earlier comparisons read the source, which moves atimes: put them back first.
@@ -105,7 +106,7 @@ describe('images written by the kernel', () => {
   }
   for (const name of KERNEL_KINDS) {
     it(`${name}: to the nanosecond, and the same as cp -a from the kernel's mount`, async () => {
-      const kind = IMAGE_KINDS.find((k) => k.name === name)!;
+      const kind = imageKind(name);
       const m = await treeFor(4096);
       await restoreTimes(m);
       const img = tmp.file(`kernel-${name}.img`);

@@ -3,7 +3,7 @@
  * images made by mkfs.ext4 -d (and, for inline directories that spill into
  * system.data, by the kernel through a loop mount).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -14,9 +14,17 @@ import { parseInlineDir, findSystemData, EXT4_MIN_INLINE_DATA_SIZE } from '../..
 import { parseInodeXattrs } from '../../src/format/xattr.js';
 import { isCorruption } from '../../src/base/errors.js';
 import {
-  canLoopMount, dataBlocks, debugfs, e2fsckClean, fsChecksumSeed, hasMetadataCsum, iblockOf, inodeChecksumSeed, makeTempDir, mkfs,
-  parseLs, parseLsLong, parseStat, readBlock, readRawInode, readRawSuper, removeDir, runOk, withLoopMount, type RawSuper,
+  dataBlocks, debugfs, fsChecksumSeed, hasMetadataCsum, iblockOf, inodeChecksumSeed, parseLs, parseLsLong, parseStat, readBlock,
+  readRawInode, readRawSuper, type RawSuper,
 } from '../helpers/debugfs.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { mkfs } from '../helpers/images.js';
+import { Rng } from '../helpers/prng.js';
+import { canLoopMount, withMountedImage } from '../helpers/loop.js';
+import { runChecked } from '../helpers/run.js';
+import { useTmpDir } from '../helpers/tmp.js';
+
+const tmp = useTmpDir('dirent');
 
 const INCOMPAT_FILETYPE = 0x2;
 
@@ -52,7 +60,7 @@ async function populate(root: string): Promise<string[]> {
   for (const n of names) await writeFile(join(d, n), '');
   await mkdir(join(d, 'subdir'));
   // Special files the dirent file_type distinguishes.
-  await runOk('python3', ['-c', [
+  await runChecked('python3', ['-c', [
     'import os, socket, sys',
     'd = sys.argv[1]',
     "os.mkfifo(os.path.join(d, 'fifo'))",
@@ -65,10 +73,10 @@ async function populate(root: string): Promise<string[]> {
 }
 
 const kinds = [
-  { name: '4k metadata_csum', mk: { blockSize: 4096 } },
-  { name: '1k metadata_csum', mk: { blockSize: 1024 } },
-  { name: '4k without metadata_csum', mk: { blockSize: 4096, features: '^metadata_csum' } },
-  { name: 'ext2 without filetype', mk: { blockSize: 1024, type: 'ext2', features: '^filetype' } },
+  { name: '4k metadata_csum', mk: ['-b', '4096'] },
+  { name: '1k metadata_csum', mk: ['-b', '1024'] },
+  { name: '4k without metadata_csum', mk: ['-b', '4096', '-O', '^metadata_csum'] },
+  { name: 'ext2 without filetype', mk: ['-t', 'ext2', '-b', '1024', '-O', '^filetype'] },
 ];
 
 describe.each(kinds)('directory blocks on $name', ({ mk }) => {
@@ -80,10 +88,10 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
     hasFileType: (sb.incompat & INCOMPAT_FILETYPE) !== 0, hasTail: hasMetadataCsum(sb), inodesCount: sb.inodesCount,
   });
   beforeAll(async () => {
-    dir = await makeTempDir();
+    dir = tmp.fresh('blocks');
     names = await populate(join(dir, 'root'));
     image = join(dir, 'img');
-    await mkfs(image, { ...mk, sizeMiB: 32, root: join(dir, 'root') });
+    await mkfs(image, { args: mk, size: '32M', root: join(dir, 'root') });
     sb = await readRawSuper(image);
     // Deleted entries: debugfs merges them into the previous entry's
     // rec_len, or zeroes the inode when the entry starts a block (the first
@@ -95,9 +103,6 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
     victims.push(asLatin1(head.name));
     for (const v of new Set(victims)) await debugfs(image, `rm /d/${v}`, true);
     sb = await readRawSuper(image);
-  });
-  afterAll(async () => {
-    await removeDir(dir);
   });
 
   async function dirBlocks(): Promise<Array<{ pblk: number; data: Uint8Array }>> {
@@ -190,8 +195,7 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
   });
 
   it('the image is consistent (the oracle images are sane)', async () => {
-    const r = await e2fsckClean(image);
-    expect(r.clean, r.output).toBe(true);
+    await expectFsckClean(image);
   });
 
   it('corrupt entries give EFSCORRUPTED naming the block and offset; random damage never crashes', async () => {
@@ -225,13 +229,10 @@ describe.each(kinds)('directory blocks on $name', ({ mk }) => {
       expect(String(err), what).toMatch(msg);
       expect(String(err), what).toMatch(new RegExp(`directory block ${second.pblk}: inode 11 logical block 1, entry at offset \\d+`));
     }
-    let s = 99;
+    const rng = new Rng(99);
     for (let i = 0; i < 3000; i++) {
       const b = block.slice();
-      for (let k = 0; k < 3; k++) {
-        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-        b[(s >>> 8) % b.length] ^= 1 << (s >>> 29);
-      }
+      for (let k = 0; k < 3; k++) b[rng.int(0, b.length - 1)] ^= 1 << rng.int(0, 7);
       try {
         parseDirRecords(b, { ino: 11 }, opts());
       } catch (e) {
@@ -257,32 +258,27 @@ describe('rec_len encoding for blocks of 64 KiB and more', () => {
   });
 
   it('an empty 64 KiB block made by debugfs expand_dir decodes to one 65536-byte record and re-encodes exactly', async () => {
-    const dir = await makeTempDir();
-    try {
-      const image = join(dir, 'img');
-      await mkfs(image, { blockSize: 65536, features: '^metadata_csum', sizeMiB: 64 });
-      await debugfs(image, 'mkdir /e', true);
-      await debugfs(image, 'expand_dir /e', true);
-      const blocks = (await dataBlocks(image, '/e')).map((b) => b.pblk);
-      expect(blocks.length).toBe(2);
-      const data = await readBlock(image, blocks[1], 65536);
-      const records = parseDirRecords(data, { ino: 12, lblk: 1 }, { hasFileType: true, hasTail: false });
-      expect(records).toHaveLength(1);
-      expect(records[0]).toMatchObject({ inode: 0, recLen: 65536, offset: 0 });
-      const copy = new Uint8Array(65536);
-      encodeDirEntry(records[0], copy, 0);
-      expect(Buffer.from(copy.subarray(0, 8)).equals(Buffer.from(data.subarray(0, 8)))).toBe(true);
-      // And the first block: "." and ".." covering the rest, as debugfs lists them.
-      const first = await readBlock(image, blocks[0], 65536);
-      const live = parseDirBlock(first, { ino: 12, lblk: 0 }, { hasFileType: true, hasTail: false });
-      const ls = parseLs(await debugfs(image, 'ls /e'));
-      expect(live.map((e) => ({ inode: e.inode, recLen: e.recLen, name: asLatin1(e.name) }))).toEqual(ls.slice(0, 2));
-      // debugfs prints the second block's record with its raw on-disk rec_len.
-      expect(ls[2]).toEqual({ inode: 0, recLen: 0xffff, name: '' });
-      expect(Buffer.from(data).readUInt16LE(4)).toBe(0xffff);
-    } finally {
-      await removeDir(dir);
-    }
+    const image = join(tmp.fresh('64k'), 'img');
+    await mkfs(image, { args: ['-b', '65536', '-O', '^metadata_csum'], size: '64M' });
+    await debugfs(image, 'mkdir /e', true);
+    await debugfs(image, 'expand_dir /e', true);
+    const blocks = (await dataBlocks(image, '/e')).map((b) => b.pblk);
+    expect(blocks.length).toBe(2);
+    const data = await readBlock(image, blocks[1], 65536);
+    const records = parseDirRecords(data, { ino: 12, lblk: 1 }, { hasFileType: true, hasTail: false });
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ inode: 0, recLen: 65536, offset: 0 });
+    const copy = new Uint8Array(65536);
+    encodeDirEntry(records[0], copy, 0);
+    expect(Buffer.from(copy.subarray(0, 8)).equals(Buffer.from(data.subarray(0, 8)))).toBe(true);
+    // And the first block: "." and ".." covering the rest, as debugfs lists them.
+    const first = await readBlock(image, blocks[0], 65536);
+    const live = parseDirBlock(first, { ino: 12, lblk: 0 }, { hasFileType: true, hasTail: false });
+    const ls = parseLs(await debugfs(image, 'ls /e'));
+    expect(live.map((e) => ({ inode: e.inode, recLen: e.recLen, name: asLatin1(e.name) }))).toEqual(ls.slice(0, 2));
+    // debugfs prints the second block's record with its raw on-disk rec_len.
+    expect(ls[2]).toEqual({ inode: 0, recLen: 0xffff, name: '' });
+    expect(Buffer.from(data).readUInt16LE(4)).toBe(0xffff);
   });
 });
 
@@ -301,25 +297,22 @@ describe('inline directories', () => {
   let sb: RawSuper;
   let kernel = false;
   beforeAll(async () => {
-    dir = await makeTempDir();
+    dir = tmp.fresh('inline');
     const root = join(dir, 'root');
     await mkdir(join(root, 'i1'), { recursive: true });
     for (const n of ['a', 'bb', 'ccc']) await writeFile(join(root, 'i1', n), '');
     image = join(dir, 'img');
-    await mkfs(image, { features: 'inline_data', sizeMiB: 16, root, inodeSize: 256 });
+    await mkfs(image, { args: ['-O', 'inline_data', '-I', '256'], size: '16M', root });
     // e2fsprogs turns a full inline directory into a block directory; the
     // kernel first grows it into the system.data xattr.
     kernel = await canLoopMount();
     if (kernel) {
-      await withLoopMount(image, async (mnt) => {
+      await withMountedImage(image, {}, async ({ dir: mnt }) => {
         await mkdir(join(mnt, 'k'));
         for (const n of ['alpha_0001', 'beta_00002', 'gamma_0003', 'delta_0004']) await writeFile(join(mnt, 'k', n), '');
       });
     }
     sb = await readRawSuper(image);
-  });
-  afterAll(async () => {
-    await removeDir(dir);
   });
 
   async function check(path: string): Promise<number> {
@@ -346,8 +339,7 @@ describe('inline directories', () => {
   it('a directory spilling into system.data (kernel) parses to what debugfs ls shows', async (ctx) => {
     if (!kernel) ctx.skip();
     expect(await check('/k')).toBeGreaterThan(0);
-    const r = await e2fsckClean(image);
-    expect(r.clean, r.output).toBe(true);
+    await expectFsckClean(image);
   });
 
   it('bad inline entries are corruption of the inode', async () => {

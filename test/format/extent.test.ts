@@ -2,7 +2,7 @@
  * Extent nodes and the ext2/3 block map against what debugfs reports for
  * images built by mkfs.ext4 from a host tree of fragmented and sparse files.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { open, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -12,9 +12,15 @@ import {
 import { decodeBlockMapSlots, indirectPath, maxBlockMapBlocks, readU32Array } from '../../src/format/indirect.js';
 import { isCorruption } from '../../src/base/errors.js';
 import {
-  debugfs, fsChecksumSeed, hasMetadataCsum, iblockOf, inodeChecksumSeed, makeTempDir, mkfs, parseExTable, parseStat,
-  parseStatBlockMap, readBlock, readRawInode, readRawSuper, removeDir, e2fsckClean, type ExRow, type RawSuper,
+  debugfs, fsChecksumSeed, hasMetadataCsum, iblockOf, inodeChecksumSeed, parseExTable, parseStat, parseStatBlockMap, readBlock,
+  readRawInode, readRawSuper, type ExRow, type RawSuper,
 } from '../helpers/debugfs.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { mkfs } from '../helpers/images.js';
+import { Rng } from '../helpers/prng.js';
+import { useTmpDir } from '../helpers/tmp.js';
+
+const tmp = useTmpDir('extent');
 
 /** A file with data in every other block (a hole between), `blocks` blocks long. */
 async function writeFragmented(path: string, blocks: number, blockSize: number): Promise<void> {
@@ -125,21 +131,18 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
   let image = '';
   let sb: RawSuper;
   beforeAll(async () => {
-    dir = await makeTempDir();
+    dir = tmp.fresh('extents');
     await mkdir(join(dir, 'root'));
     for (const [name, blocks] of files) await writeFragmented(join(dir, 'root', name), blocks, blockSize);
     const fh = await open(join(dir, 'root', 'contig'), 'w');
     await fh.write(Buffer.alloc(blockSize * 50, 0x5a));
     await fh.close();
     image = join(dir, 'img');
-    await mkfs(image, { blockSize, ...(features ? { features } : {}), sizeMiB: 64, root: join(dir, 'root') });
+    await mkfs(image, { args: ['-b', String(blockSize), ...(features ? ['-O', features] : [])], size: '64M', root: join(dir, 'root') });
     // Unwritten extents: debugfs fallocate on an empty file.
     await debugfs(image, 'write /dev/null prealloc', true);
     await debugfs(image, 'fallocate /prealloc 0 99', true);
     sb = await readRawSuper(image);
-  });
-  afterAll(async () => {
-    await removeDir(dir);
   });
 
   for (const file of [...files.map((f) => f[0]), 'contig', 'prealloc']) {
@@ -162,8 +165,7 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
   });
 
   it('image is clean after the debugfs edits', async () => {
-    const r = await e2fsckClean(image);
-    expect(r.clean, r.output).toBe(true);
+    await expectFsckClean(image);
   });
 
   it('checksum fails on any changed byte before the tail', async () => {
@@ -214,13 +216,10 @@ describe.each(kinds)('extent trees on $name', ({ blockSize, features, files }) =
       expect(String(err)).toContain(`extent block ${leafRow.pblkStart}`);
     }
     // Random damage: either decodes or is a corruption error.
-    let seed = 12345;
+    const rng = new Rng(12345);
     for (let i = 0; i < 2000; i++) {
       const b = block.slice();
-      for (let k = 0; k < 4; k++) {
-        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-        b[seed % 64] ^= 1 << (seed >>> 29);
-      }
+      for (let k = 0; k < 4; k++) b[rng.int(0, 63)] ^= 1 << rng.int(0, 7);
       try {
         decodeExtentNode(b, { ino: 12, blockNr: 1 });
       } catch (e) {
@@ -271,18 +270,15 @@ describe('block map (ext2) on a 1k image', () => {
   let sb: RawSuper;
   const sparseBlocks = [0, 5, 11, 12, 267, 268, 300, 65803, 65804, 70000, 5_000_000];
   beforeAll(async () => {
-    dir = await makeTempDir();
+    dir = tmp.fresh('blockmap');
     await mkdir(join(dir, 'root'));
     const fh = await open(join(dir, 'root', 'big'), 'w');
     await fh.write(Buffer.alloc(400 * 1024, 0x33));
     await fh.close();
     await writeSparse(join(dir, 'root', 'sparse'), sparseBlocks, 1024);
     image = join(dir, 'img');
-    await mkfs(image, { type: 'ext2', blockSize: 1024, sizeMiB: 32, root: join(dir, 'root') });
+    await mkfs(image, { args: ['-t', 'ext2', '-b', '1024'], size: '32M', root: join(dir, 'root') });
     sb = await readRawSuper(image);
-  });
-  afterAll(async () => {
-    await removeDir(dir);
   });
 
   it('indirectPath splits logical blocks at 12, 12+a, 12+a+a^2', () => {

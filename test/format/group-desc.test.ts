@@ -23,19 +23,11 @@ import {
   setGroupDescChecksum,
   verifyGroupDescChecksum,
 } from '../../src/format/group-desc.js';
-import {
-  SUPERBLOCK_OFFSET,
-  SUPERBLOCK_SIZE,
-  blockSizeOf,
-  decodeSuperblock,
-  descSizeOf,
-  fsChecksumSeed,
-  groupCountOf,
-  type Superblock,
-} from '../../src/format/superblock.js';
-import { IMAGE_KINDS, debugfsScript, dumpe2fs, readRange, run, useTempImages } from '../helpers/mkfs-image.js';
+import { blockSizeOf, descSizeOf, fsChecksumSeed, groupCountOf, type Superblock } from '../../src/format/superblock.js';
+import { debugfsBatch, dumpe2fs, readRange, readSuperblock } from '../helpers/debugfs.js';
+import { IMAGE_KINDS, useImages } from '../helpers/images.js';
 
-const images = useTempImages();
+const images = useImages('group-desc');
 
 /** What dumpe2fs prints for one group. */
 interface GroupReport {
@@ -90,7 +82,7 @@ interface Loaded {
 }
 
 async function load(img: string, toleratedExit = false): Promise<Loaded> {
-  const sb = decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  const sb = await readSuperblock(img);
   const bs = blockSizeOf(sb);
   const ds = descSizeOf(sb);
   const raws: Uint8Array[] = [];
@@ -101,15 +93,15 @@ async function load(img: string, toleratedExit = false): Promise<Loaded> {
     raws.push(raw);
     descs.push(decodeGroupDesc(raw, ds, g));
   }
-    // toleratedExit: dumpe2fs reports everything but exits non-zero when bitmap checksums disagree.
-  const text = toleratedExit ? (await run('dumpe2fs', [img])).stdout : await dumpe2fs(img);
+  // toleratedExit: dumpe2fs reports everything but exits non-zero when bitmap checksums disagree.
+  const text = await dumpe2fs(img, [], { anyExit: toleratedExit });
   return { img, sb, seed: fsChecksumSeed(sb), raws, descs, report: parseGroups(text) };
 }
 
 describe.each(IMAGE_KINDS)('group descriptors of a $name image', (kind) => {
   let l: Loaded;
   beforeAll(async () => {
-    l = await load(await images.mkfs({ args: kind.args, size: kind.size, name: `${kind.name}.img` }));
+    l = await load(await images.mkfsKind(kind));
   });
 
   it('every descriptor re-encodes to identical bytes', () => {
@@ -220,7 +212,7 @@ describe('high halves of 64-byte descriptors', () => {
       'set_bg 1 exclude_bitmap 0x123456789',
       'set_bg 1 checksum calc',
     ];
-    await debugfsScript(img, cmds, true);
+    await debugfsBatch(img, cmds, true);
     const l = await load(img, true);
     const gd = l.descs[1];
     const r = l.report[1];

@@ -4,7 +4,7 @@
  * times, versions and ids set by debugfs decode to the values set; inodes we
  * encode are read back correctly by debugfs and pass e2fsck.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isCorruption } from '../../src/base/errors.js';
@@ -31,30 +31,14 @@ import {
   verifyInodeChecksum,
 } from '../../src/format/inode.js';
 import { readU32LE } from '../../src/format/le.js';
-import {
-  SUPERBLOCK_OFFSET,
-  SUPERBLOCK_SIZE,
-  blockSizeOf,
-  decodeSuperblock,
-  descSizeOf,
-  fsChecksumSeed,
-  groupCountOf,
-  inodeSizeOf,
-  type Superblock,
-} from '../../src/format/superblock.js';
+import { blockSizeOf, descSizeOf, fsChecksumSeed, groupCountOf, inodeSizeOf, type Superblock } from '../../src/format/superblock.js';
 import { crc32cU32 } from '../../src/format/crc32c.js';
-import {
-  IMAGE_KINDS,
-  type TreeEntry,
-  debugfsScript,
-  e2fsckCheck,
-  readRange,
-  run,
-  useTempImages,
-  writeRange,
-} from '../helpers/mkfs-image.js';
+import { debugfsBatch, readRange, readSuperblock, writeRange } from '../helpers/debugfs.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { IMAGE_KINDS, type TreeEntry, useImages } from '../helpers/images.js';
+import { mountImage } from '../helpers/loop.js';
 
-const images = useTempImages();
+const images = useImages('inode');
 
 const TREE: TreeEntry[] = [
   { path: 'a.txt', data: 'hello\n', uid: 70000, gid: 200000, mode: 0o644 },
@@ -131,7 +115,7 @@ function parseStat(text: string): Stat {
 
 /** Runs `stat <N>` for each inode in one debugfs session and splits the output per inode. */
 async function statAll(img: string, inos: number[]): Promise<Map<number, Stat>> {
-  const out = await debugfsScript(img, inos.map((i) => `stat <${i}>`));
+  const out = await debugfsBatch(img, inos.map((i) => `stat <${i}>`));
   const parts = out.split(/^debugfs: stat <\d+>\n/m).slice(1);
   expect(parts.length).toBe(inos.length);
   return new Map(parts.map((p, k) => [inos[k], parseStat(p)]));
@@ -172,7 +156,7 @@ async function readInode(img: string, sb: Superblock, gds: GroupDesc[], ino: num
 }
 
 async function loadImage(img: string): Promise<Img & { gds: GroupDesc[] }> {
-  const sb = decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  const sb = await readSuperblock(img);
   const bs = blockSizeOf(sb);
   const gds: GroupDesc[] = [];
   for (let g = 0; g < groupCountOf(sb); g++) {
@@ -196,7 +180,7 @@ describe.each(IMAGE_KINDS)('inodes of a $name image', (kind) => {
   let im: Img;
   let stats: Map<number, Stat>;
   beforeAll(async () => {
-    im = await loadImage(await images.mkfs({ args: kind.args, size: kind.size, tree: TREE, name: `${kind.name}.img` }));
+    im = await loadImage(await images.mkfsKind(kind, TREE));
     stats = await statAll(im.img, [...im.raw.keys()]);
   });
 
@@ -265,7 +249,7 @@ describe('inode contents', () => {
   let byName: Map<string, number>;
   beforeAll(async () => {
     im = await loadImage(await images.mkfs({ size: '64M', tree: TREE, name: 'contents.img' }));
-    const out = await debugfsScript(im.img, ['ls -l /', 'ls -l /dir']);
+    const out = await debugfsBatch(im.img, ['ls -l /', 'ls -l /dir']);
     byName = new Map();
     for (const m of out.matchAll(/^\s*(\d+)\s+\d+\s+\(\d+\)\s+\d+\s+\d+\s+\d+\s+\S+\s+\S+\s+(\S+)\s*$/gm)) {
       byName.set(m[2], Number(m[1]));
@@ -310,7 +294,7 @@ describe('inode contents', () => {
 describe('values set by debugfs', () => {
   it('decode to what was set: nanoseconds, post-2038 epochs, pre-1970, version, project, generation', async () => {
     const img = await images.mkfs({ size: '64M', tree: TREE, name: 'sif.img' });
-    await debugfsScript(img, [
+    await debugfsBatch(img, [
       'sif /a.txt mtime 20300101120000',
       'sif /a.txt mtime_extra 0x1d6f3454',
       'sif /a.txt atime 21000101000000',
@@ -369,8 +353,7 @@ describe('inodes written by the codec', () => {
     expect(expectedTime(s.times.get('mtime')!)).toEqual(a.mtime);
     expect(expectedTime(s.times.get('atime')!)).toEqual(a.atime);
     expect(s.checksum).toBe(big ? inodeChecksum(im.seed, ino, out, im.inodeSize) : inodeChecksum(im.seed, ino, out, im.inodeSize) & 0xffff);
-    const fsck = await e2fsckCheck(img);
-    expect(fsck.code, fsck.stdout + fsck.stderr).toBe(0);
+    await expectFsckClean(img);
   });
 });
 
@@ -457,13 +440,15 @@ describe('partial extra areas, with the Linux kernel as the oracle', () => {
         `sif /x${e} extra_isize ${e}`,
       );
     }
-    await debugfsScript(img, cmds, true);
+    await debugfsBatch(img, cmds, true);
     const im = await loadImage(img);
-    const names = await debugfsScript(img, ['ls -l /']);
-    const mnt = join(await images.dir(), 'mnt');
-    await mkdir(mnt, { recursive: true });
-    const mounted = await run('mount', ['-o', 'loop,ro,noatime', img, mnt]);
-    if (mounted.code !== 0) ctx.skip();
+    const names = await debugfsBatch(img, ['ls -l /']);
+    const mounted = await mountImage(img, { readOnly: true, options: ['noatime'] }).catch(() => undefined);
+    if (mounted === undefined) {
+      ctx.skip();
+      return;
+    }
+    const mnt = mounted.dir;
     try {
       for (const e of SIZES) {
         const ino = Number(new RegExp(`^\\s*(\\d+)\\s.*\\sx${e}\\s*$`, 'm').exec(names)![1]);
@@ -482,8 +467,7 @@ describe('partial extra areas, with the Linux kernel as the oracle', () => {
         expect(verifyInodeChecksum(im.seed, ino, im.raw.get(ino)!, im.inodeSize), `checksum, extra_isize ${e}`).toBe(true);
       }
     } finally {
-      await run('umount', [mnt]);
-      await rm(mnt, { recursive: true, force: true });
+      await mounted.unmount();
     }
   });
 });

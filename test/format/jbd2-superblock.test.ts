@@ -5,7 +5,6 @@
  * debugfs bmap and logdump, e2fsck.
  */
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isCorruption } from '../../src/base/errors.js';
 import { INCOMPAT_RECOVER } from '../../src/format/features.js';
@@ -30,19 +29,12 @@ import {
   verifyJournalSuperblockChecksum,
 } from '../../src/format/jbd2-superblock.js';
 import { JOURNAL_INO } from '../../src/format/inode.js';
-import { SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, blockSizeOf, decodeSuperblock, uuidString } from '../../src/format/superblock.js';
-import {
-  debugfs,
-  debugfsScript,
-  dumpe2fs,
-  e2fsckCheck,
-  parseKeyValues,
-  readRange,
-  useTempImages,
-  writeRange,
-} from '../helpers/mkfs-image.js';
+import { blockSizeOf, uuidString } from '../../src/format/superblock.js';
+import { debugfs, debugfsBatch, dumpe2fs, parseKeyValues, readRange, readSuperblock, writeRange } from '../helpers/debugfs.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { useImages } from '../helpers/images.js';
 
-const images = useTempImages();
+const images = useImages('jbd2-superblock');
 
 interface Journal {
   img: string;
@@ -55,7 +47,7 @@ interface Journal {
 }
 
 async function loadJournal(img: string): Promise<Journal> {
-  const sb = decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  const sb = await readSuperblock(img);
   const blockSize = blockSizeOf(sb);
   // debugfs maps the journal inode's first block independently of our extent code.
   const first = Number((await debugfs(img, `bmap <${JOURNAL_INO}> 0`)).trim());
@@ -127,8 +119,7 @@ describe('the journal mkfs.ext4 creates', () => {
     await writeRange(j.img, j.offset, out);
     const h = parseKeyValues(await dumpe2fs(j.img, ['-h']));
     expect(h.get('Journal sequence')).toBe('0x00001234');
-    const fsck = await e2fsckCheck(j.img);
-    expect(fsck.code, fsck.stdout + fsck.stderr).toBe(0);
+    await expectFsckClean(j.img);
   });
 });
 
@@ -136,9 +127,9 @@ describe('a journal with a committed transaction and checksum v3', () => {
   let j: Journal;
   beforeAll(async () => {
     const img = await images.mkfs({ size: '600M', name: 'txn.img' });
-    const data = join(await images.dir(), 'block.bin');
+    const data = images.tmp.file('block.bin');
     await writeFile(data, new Uint8Array(4096).fill(0x5a));
-    await debugfsScript(img, ['jo -c', `jw -b 333 ${data}`, 'jc'], true);
+    await debugfsBatch(img, ['jo -c', `jw -b 333 ${data}`, 'jc'], true);
     j = await loadJournal(img);
   });
 
@@ -160,7 +151,7 @@ describe('a journal with a committed transaction and checksum v3', () => {
 
   it('needs recovery, as the filesystem superblock also says', async () => {
     expect(journalNeedsRecovery(j.jsb)).toBe(true);
-    const sb = decodeSuperblock(await readRange(j.img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+    const sb = await readSuperblock(j.img);
     expect(sb.featureIncompat & INCOMPAT_RECOVER).toBe(INCOMPAT_RECOVER);
     expect(uuidString(j.jsb.uuid)).toMatch(/^[0-9a-f-]{36}$/);
   });

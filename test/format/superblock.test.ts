@@ -27,19 +27,10 @@ import {
   volumeLabel,
 } from '../../src/format/superblock.js';
 import { crc32c } from '../../src/format/crc32c.js';
-import {
-  IMAGE_KINDS,
-  type ImageKind,
-  debugfs,
-  dumpe2fs,
-  parseKeyValues,
-  readRange,
-  run,
-  useTempImages,
-  writeRange,
-} from '../helpers/mkfs-image.js';
+import { debugfs, dumpe2fs, parseKeyValues, readRange, readSuperblock, writeRange } from '../helpers/debugfs.js';
+import { IMAGE_KINDS, type ImageKind, useImages } from '../helpers/images.js';
 
-const images = useTempImages();
+const images = useImages('superblock');
 
 /** ctime(3) format, which dumpe2fs uses for times (TZ=UTC): "Sat Nov  7 12:05:01 2026". */
 function ctimeString(sec: number): string {
@@ -77,7 +68,7 @@ interface Made {
 describe.each(IMAGE_KINDS)('superblock of a $name image', (kind) => {
   let m: Made;
   beforeAll(async () => {
-    const img = await images.mkfs({ args: kind.args, size: kind.size, name: `${kind.name}.img` });
+    const img = await images.mkfsKind(kind);
     const raw = await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
     const full = await dumpe2fs(img);
     m = { kind, img, raw, sb: decodeSuperblock(raw), header: parseKeyValues(await dumpe2fs(img, ['-h'])), full };
@@ -142,7 +133,7 @@ describe.each(IMAGE_KINDS)('superblock of a $name image', (kind) => {
     if (sb.logGroupsPerFlex !== 0) expect(num('Flex block group size')).toBe(2 ** sb.logGroupsPerFlex);
     if (sb.orphanFileInum !== 0) expect(num('Orphan file inode')).toBe(sb.orphanFileInum);
     if (h.has('Checksum seed')) expect(h.get('Checksum seed')).toBe(`0x${fsChecksumSeed(sb).toString(16).padStart(8, '0')}`);
-    if (m.kind.args.includes('-L')) expect(volumeLabel(sb)).toBe('ext4kit-label');
+    if (m.kind.formatArgs.includes('-L')) expect(volumeLabel(sb)).toBe('ext4kit-label');
   });
 
   it('agrees with dumpe2fs on the number of groups and which carry a superblock copy', () => {
@@ -226,8 +217,8 @@ describe('feature names', () => {
       const img = await images.mkfs({ size: '64M', name: `all-${word}.img` });
       await debugfs(img, `ssv ${word} 0xffffffff`, true);
       // With every incompat bit set dumpe2fs also fails to read the journal and exits non-zero, after printing the header.
-      const header = parseKeyValues((await run('dumpe2fs', ['-f', '-h', img])).stdout);
-      const sb = decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+      const header = parseKeyValues(await dumpe2fs(img, ['-f', '-h'], { anyExit: true }));
+      const sb = await readSuperblock(img);
       expect(header.get('Filesystem features')).toBe(featureNames(sb).join(' '));
       const kind = word === 'feature_compat' ? 'compat' : word === 'feature_incompat' ? 'incompat' : 'ro_compat';
       expect(featureNamesOf(kind, 0xffffffff)).toHaveLength(32);
@@ -238,7 +229,7 @@ describe('feature names', () => {
 describe('superblock times', () => {
   it('a label, mount count and times set through encode are what dumpe2fs reads back', async () => {
     const img = await images.mkfs({ size: '64M', name: 'encode.img' });
-    const sb = decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+    const sb = await readSuperblock(img);
     sb.volumeName = new Uint8Array(16);
     sb.volumeName.set(new TextEncoder().encode('written-by-us'));
     sb.mountCount = 7;
@@ -263,7 +254,7 @@ describe('superblock times', () => {
     expect(h.get('Filesystem created')).toBe('Sat Jan  1 00:00:00 2050');
     expect(h.get('Last checked')).toBe('Thu Dec 31 23:59:59 2105');
     expect(h.get('Checksum')).toBe(`0x${superblockChecksum(out).toString(16).padStart(8, '0')}`);
-    const back = decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+    const back = await readSuperblock(img);
     expect({ writeTime: back.writeTime, mountTime: back.mountTime, mkfsTime: back.mkfsTime, lastCheck: back.lastCheck }).toEqual(times);
   });
 

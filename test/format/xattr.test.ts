@@ -16,9 +16,16 @@ import {
 import { findSystemData, inlineDataBytes, splitInlineData } from '../../src/format/inline-data.js';
 import { isCorruption } from '../../src/base/errors.js';
 import {
-  canLoopMount, debugfs, e2fsckClean, fsChecksumSeed, hasMetadataCsum, iblockOf, makeTempDir, mkfs, parseEaList, parseStat, readBlock,
-  readHostXattrs, readRawInode, readRawSuper, removeDir, setHostXattrs, withLoopMount, type HostXattr, type RawSuper,
+  debugfs, fsChecksumSeed, hasMetadataCsum, iblockOf, parseEaList, parseStat, readBlock, readRawInode, readRawSuper, type RawSuper,
 } from '../helpers/debugfs.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { ACL_UNDEFINED_ID as NONE, aclXattrValue as aclXattr, readHostXattrs, setHostXattrs, type HostXattr } from '../helpers/host-xattr.js';
+import { mkfs } from '../helpers/images.js';
+import { Rng } from '../helpers/prng.js';
+import { canLoopMount, withMountedImage } from '../helpers/loop.js';
+import { useTmpDir } from '../helpers/tmp.js';
+
+const tmp = useTmpDir('xattr');
 
 const enc = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 const latin1 = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
@@ -28,27 +35,9 @@ function rawName(e: XattrEntry): string {
   return (xattrNamePrefix(e.nameIndex) ?? '') + latin1(e.name);
 }
 
-/** A POSIX ACL in the kernel's xattr form: version 2, then (tag, perm, id) entries. */
-function aclXattr(entries: Array<[number, number, number]>): Uint8Array {
-  const b = Buffer.alloc(4 + 8 * entries.length);
-  b.writeUInt32LE(2, 0);
-  entries.forEach(([tag, perm, id], i) => {
-    b.writeUInt16LE(tag, 4 + 8 * i);
-    b.writeUInt16LE(perm, 6 + 8 * i);
-    b.writeUInt32LE(id >>> 0, 8 + 8 * i);
-  });
-  return new Uint8Array(b);
-}
-const NONE = 0xffffffff;
 
 function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    b[i] = s >>> 24;
-  }
-  return b;
+  return new Uint8Array(new Rng(seed).bytes(n));
 }
 
 /** The host tree: file name -> attributes in the order they are set. */
@@ -66,9 +55,9 @@ function hostSpec(bigValue: number, manyCount: number): Record<string, HostXattr
 }
 
 const kinds = [
-  { name: '4k metadata_csum', mk: { blockSize: 4096 }, bigValue: 3000, manyCount: 40 },
-  { name: '1k metadata_csum', mk: { blockSize: 1024 }, bigValue: 800, manyCount: 14 },
-  { name: '4k without metadata_csum', mk: { blockSize: 4096, features: '^metadata_csum' }, bigValue: 3000, manyCount: 40 },
+  { name: '4k metadata_csum', mk: ['-b', '4096'], bigValue: 3000, manyCount: 40 },
+  { name: '1k metadata_csum', mk: ['-b', '1024'], bigValue: 800, manyCount: 14 },
+  { name: '4k without metadata_csum', mk: ['-b', '4096', '-O', '^metadata_csum'], bigValue: 3000, manyCount: 40 },
 ];
 
 /**
@@ -103,7 +92,7 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
   let host: Record<string, Map<string, Uint8Array>> = {};
   const spec = hostSpec(bigValue, manyCount);
   beforeAll(async () => {
-    dir = await makeTempDir();
+    dir = tmp.fresh('mke2fs');
     const root = join(dir, 'root');
     await mkdir(root);
     const paths: Record<string, HostXattr[]> = {};
@@ -117,17 +106,15 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
     const got = await readHostXattrs(Object.keys(paths));
     for (const p of Object.keys(paths)) host[p.slice(root.length)] = got[p]!;
     image = join(dir, 'img');
-    await mkfs(image, { ...mk, sizeMiB: 32, root, inodeSize: 256 });
+    await mkfs(image, { args: [...mk, '-I', '256'], size: '32M', root });
     sb = await readRawSuper(image);
   });
-  afterAll(async () => {
-    await removeDir(dir);
+  afterAll(() => {
     host = {};
   });
 
   it('the image is clean', async () => {
-    const r = await e2fsckClean(image);
-    expect(r.clean, r.output).toBe(true);
+    await expectFsckClean(image);
   });
 
   it('every file: decoded names and values equal what the host kernel reports, ACLs converted to its form', async () => {
@@ -253,13 +240,10 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
       expect(String(err), what).toMatch(msg);
       expect(String(err), what).toContain(`xattr block ${x.blockNr}`);
     }
-    let s = 777;
+    const rng = new Rng(777);
     for (let i = 0; i < 3000; i++) {
       const b = block.slice();
-      for (let k = 0; k < 3; k++) {
-        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-        b[(s >>> 8) % 400] ^= 1 << (s >>> 29);
-      }
+      for (let k = 0; k < 3; k++) b[rng.int(0, 399)] ^= 1 << rng.int(0, 7);
       try {
         parseXattrBlock(b, 5);
       } catch (e) {
@@ -277,16 +261,14 @@ describe.each(kinds)('xattrs written by mke2fs -d on $name', ({ mk, bigValue, ma
 });
 
 describe('xattrs written by the kernel', () => {
-  let dir = '';
   let image = '';
   let ok = false;
   beforeAll(async () => {
     ok = await canLoopMount();
     if (!ok) return;
-    dir = await makeTempDir();
-    image = join(dir, 'img');
-    await mkfs(image, { blockSize: 4096, sizeMiB: 32, inodeSize: 256 });
-    await withLoopMount(image, async (mnt) => {
+    image = join(tmp.fresh('kernel'), 'img');
+    await mkfs(image, { args: ['-b', '4096', '-I', '256'], size: '32M' });
+    await withMountedImage(image, {}, async ({ dir: mnt }) => {
       await writeFile(join(mnt, 'k'), 'k');
       // Set in the order Linux sorts block entries, so the block layout is
       // the one a single fresh encode produces.
@@ -299,9 +281,6 @@ describe('xattrs written by the kernel', () => {
       ];
       await setHostXattrs({ [join(mnt, 'k')]: attrs });
     });
-  });
-  afterAll(async () => {
-    if (dir) await removeDir(dir);
   });
 
   it('in-inode hashes, block order, block hash and checksum match, and the block re-encodes exactly', async (ctx) => {
@@ -328,8 +307,7 @@ describe('xattrs written by the kernel', () => {
     const area = new Uint8Array(sb.inodeSize - x.areaStart);
     encodeInodeXattrs(x.inode.map((e) => ({ nameIndex: e.nameIndex, name: e.name, value: e.value! })), area);
     expect(Buffer.from(area).equals(Buffer.from(x.raw.subarray(x.areaStart)))).toBe(true);
-    const r = await e2fsckClean(image);
-    expect(r.clean, r.output).toBe(true);
+    await expectFsckClean(image);
   });
 });
 
@@ -339,15 +317,12 @@ describe('inline data files', () => {
   let sb: RawSuper;
   const contents: Record<string, Uint8Array> = { t0: new Uint8Array(0), t10: bytes(10, 1), t60: bytes(60, 2), t100: bytes(100, 3) };
   beforeAll(async () => {
-    dir = await makeTempDir();
+    dir = tmp.fresh('inline');
     await mkdir(join(dir, 'root'));
     for (const [n, c] of Object.entries(contents)) await writeFile(join(dir, 'root', n), c);
     image = join(dir, 'img');
-    await mkfs(image, { features: 'inline_data', sizeMiB: 16, root: join(dir, 'root'), inodeSize: 256 });
+    await mkfs(image, { args: ['-O', 'inline_data', '-I', '256'], size: '16M', root: join(dir, 'root') });
     sb = await readRawSuper(image);
-  });
-  afterAll(async () => {
-    await removeDir(dir);
   });
 
   for (const name of ['t0', 't10', 't60', 't100']) {

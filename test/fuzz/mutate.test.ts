@@ -15,23 +15,13 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { openVolume, MemoryDevice, FsError, type Volume } from '../../src/index.js';
 import { useTmpDir } from '../helpers/tmp.js';
-import { runChecked } from '../helpers/loop.js';
+import { mkfs } from '../helpers/images.js';
+import { runChecked } from '../helpers/run.js';
+import { Rng } from '../helpers/prng.js';
 
 const SOAK = process.env.EXT4KIT_SOAK === '1';
 const ITERATIONS = SOAK ? 5000 : 150;
 const tmp = useTmpDir('fuzz');
-
-/** mulberry32: small seeded PRNG so every failing case replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function makeSourceTree(root: string): Promise<void> {
   await fsp.mkdir(path.join(root, 'big-dir'), { recursive: true });
@@ -65,7 +55,7 @@ beforeAll(async () => {
   await makeSourceTree(src);
   for (const k of KINDS) {
     const img = tmp.file(`${k.name}.img`);
-    await runChecked('mkfs.ext4', ['-q', '-F', ...k.args, '-d', src, img, '8M']);
+    await mkfs(img, { args: k.args, root: src, size: '8M' });
     const meta = tmp.file(`${k.name}.meta`);
     await runChecked('e2image', ['-r', img, meta]);
     const image = await fsp.readFile(img);
@@ -124,19 +114,19 @@ describe('mutated metadata never crashes or hangs the read path', () => {
       const totals = { ok: 0, refusedAtOpen: 0, corrupt: 0, other: new Map<string, number>() };
       for (let i = 0; i < ITERATIONS; i++) {
         const seed = (k.name.length * 1_000_003 + i * 7919) >>> 0;
-        const rnd = prng(seed);
+        const rnd = new Rng(seed);
         const img = Buffer.from(f.image);
-        const nBlocks = 1 + Math.floor(rnd() * 3);
+        const nBlocks = 1 + Math.floor(rnd.float() * 3);
         for (let j = 0; j < nBlocks; j++) {
-          const blk = f.metaBlocks[Math.floor(rnd() * f.metaBlocks.length)];
+          const blk = f.metaBlocks[Math.floor(rnd.float() * f.metaBlocks.length)];
           const base = blk * f.blockSize;
-          const edits = 1 + Math.floor(rnd() * 6);
+          const edits = 1 + Math.floor(rnd.float() * 6);
           for (let e = 0; e < edits; e++) {
-            const off = base + Math.floor(rnd() * f.blockSize);
-            const mode = rnd();
-            if (mode < 0.4) img[off] ^= 1 << Math.floor(rnd() * 8);
-            else if (mode < 0.6) img[off] = rnd() < 0.5 ? 0 : 0xff;
-            else if (off + 4 <= img.length) img.writeUInt32LE(Math.floor(rnd() * 2 ** 32), off & ~3);
+            const off = base + Math.floor(rnd.float() * f.blockSize);
+            const mode = rnd.float();
+            if (mode < 0.4) img[off] ^= 1 << Math.floor(rnd.float() * 8);
+            else if (mode < 0.6) img[off] = rnd.float() < 0.5 ? 0 : 0xff;
+            else if (off + 4 <= img.length) img.writeUInt32LE(Math.floor(rnd.float() * 2 ** 32), off & ~3);
           }
         }
         try {

@@ -1,131 +1,112 @@
 /**
- * Test oracles from e2fsprogs: build images with mkfs.ext4 and ask debugfs
- * what is on them, and parse what it prints. Also raw reads of the image
- * (blocks, inodes, a few superblock fields) for feeding the codecs.
+ * e2fsprogs as the oracle: debugfs and dumpe2fs wrappers and parsers for
+ * what they print, plus raw reads of an image (blocks, inodes, a few
+ * superblock fields read at their documented offsets) for feeding the
+ * codecs. Images are made by `mkfs` in images.ts, checked by fsck.ts.
  *
- * Everything runs the real tools under a timeout; output is read as latin1
- * so that name bytes >= 0x80 survive one-to-one.
+ * Every tool runs under a timeout (run.ts) in the C locale with TZ=UTC;
+ * debugfs output is read as latin1 so that name bytes >= 0x80 survive
+ * one-to-one.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { open } from 'node:fs/promises';
 import { crc32c, crc32cU32 } from '../../src/format/crc32c.js';
-
-export interface RunResult { stdout: string; stderr: string; code: number }
-
-/** Runs a program (no shell), output as latin1 strings; never rejects on a non-zero exit. */
-export function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: 'latin1', timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-        return;
-      }
-      resolve({ stdout, stderr, code: err ? Number(err.code) : 0 });
-    });
-  });
-}
-
-/** Like `run`, but throws unless the exit code is 0. */
-export async function runOk(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
-  const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
-
-export async function makeTempDir(prefix = 'ext4kit-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
-}
-
-export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-}
-
-export interface MkfsOptions {
-  /** Image size in MiB (default 64). */
-  sizeMiB?: number;
-  blockSize?: number;
-  /** -O argument, e.g. '^metadata_csum' or 'inline_data'. */
-  features?: string;
-  /** -t fs type: ext2, ext3, ext4 (default ext4). */
-  type?: string;
-  /** -d: populate from this directory. */
-  root?: string;
-  inodeSize?: number;
-  /** Hash seed for directories (-E hash_seed=UUID) to make tests reproducible. */
-  hashSeed?: string;
-  extra?: string[];
-}
-
-/** mkfs.ext4 into a new image file. */
-export async function mkfs(image: string, o: MkfsOptions = {}): Promise<void> {
-  const args = ['-q', '-F', '-t', o.type ?? 'ext4'];
-  if (o.blockSize !== undefined) args.push('-b', String(o.blockSize));
-  if (o.features !== undefined) args.push('-O', o.features);
-  if (o.inodeSize !== undefined) args.push('-I', String(o.inodeSize));
-  if (o.root !== undefined) args.push('-d', o.root);
-  if (o.hashSeed !== undefined) args.push('-E', `hash_seed=${o.hashSeed}`);
-  if (o.extra) args.push(...o.extra);
-  await rm(image, { force: true });
-  // mke2fs creates the file when given a size.
-  args.push(image, `${o.sizeMiB ?? 64}M`);
-  await runOk('mkfs.ext4', args);
-}
+import { SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, decodeSuperblock, type Superblock } from '../../src/format/superblock.js';
+import { TOOL_ENV, runChecked, runCommand } from './run.js';
 
 /**
  * One debugfs request (-R); stdout only (debugfs prints its banner on stderr).
  * `request` is a latin1 string of raw bytes: one with bytes >= 0x80 goes
- * through a command file, since argv would re-encode it as UTF-8.
+ * through a command stream, since argv would re-encode it as UTF-8.
  */
 export async function debugfs(image: string, request: string, write = false): Promise<string> {
   if (/[^\x00-\x7f]/.test(request)) return debugfsBatch(image, [request], write);
   const args = write ? ['-w', '-R', request, image] : ['-R', request, image];
-  const r = await run('debugfs', args);
-  if (r.code !== 0) throw new Error(`debugfs ${request} exited ${r.code}: ${r.stderr}`);
+  return (await runChecked('debugfs', args, { encoding: 'latin1', env: TOOL_ENV })).stdout;
+}
+
+/**
+ * Many requests (latin1 strings) through one debugfs session (`-f -`, fed on
+ * stdin); each request's output follows a `debugfs: <request>` line. `image`
+ * may be omitted for requests that need no file system. Separate sessions
+ * can undo each other's writes: closing one rewrites the group descriptors
+ * from the summary counts it loaded, so related edits belong in one batch.
+ */
+export async function debugfsBatch(image: string | undefined, requests: string[], write = false): Promise<string> {
+  const args = write ? ['-w', '-f', '-'] : ['-f', '-'];
+  if (image !== undefined) args.push(image);
+  const input = Buffer.from(requests.join('\n') + '\n', 'latin1');
+  return (await runChecked('debugfs', args, { input, encoding: 'latin1', env: TOOL_ENV })).stdout;
+}
+
+export interface Dumpe2fsOptions {
+  /**
+   * Return stdout whatever the exit status: dumpe2fs prints everything it
+   * can but exits non-zero when, e.g., bitmap checksums disagree or the
+   * journal cannot be read. A timeout still throws.
+   */
+  anyExit?: boolean;
+  /** Variables over TOOL_ENV (e.g. another TZ for the times it prints). */
+  env?: Record<string, string>;
+}
+
+/** `dumpe2fs [flags] img` stdout. */
+export async function dumpe2fs(img: string, flags: string[] = [], opts: Dumpe2fsOptions = {}): Promise<string> {
+  const args = [...flags, img];
+  const env = { ...TOOL_ENV, ...opts.env };
+  if (!opts.anyExit) return (await runChecked('dumpe2fs', args, { env })).stdout;
+  const r = await runCommand('dumpe2fs', args, { env });
+  if (r.timedOut || r.code === null) throw new Error(`dumpe2fs ${args.join(' ')} did not finish:\n${r.stderr}`);
   return r.stdout;
 }
 
-/** Many requests through one debugfs process (-f); `image` may be omitted for requests that need no file system. */
-export async function debugfsBatch(image: string | undefined, requests: string[], write = false): Promise<string> {
-  const dir = await makeTempDir('ext4kit-dbg-');
-  try {
-    const file = join(dir, 'cmds');
-    await writeFile(file, Buffer.from(requests.join('\n') + '\n', 'latin1'));
-    const args = ['-f', file];
-    if (write) args.unshift('-w');
-    if (image !== undefined) args.push(image);
-    const r = await run('debugfs', args);
-    if (r.code !== 0) throw new Error(`debugfs -f exited ${r.code}: ${r.stderr}`);
-    return r.stdout;
-  } finally {
-    await removeDir(dir);
+/**
+ * "Key: value" lines of dumpe2fs -h style output as a map (first occurrence
+ * wins; values trimmed).
+ */
+export function parseKeyValues(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const key = line.slice(0, i).trim();
+    if (!m.has(key)) m.set(key, line.slice(i + 1).trim());
   }
-}
-
-/** e2fsck -fn under a timeout: whether it found the file system clean, and what it said. */
-export async function e2fsckClean(image: string): Promise<{ clean: boolean; output: string }> {
-  const r = await run('e2fsck', ['-fn', image], 120_000);
-  return { clean: r.code === 0, output: r.stdout + r.stderr };
+  return m;
 }
 
 // ---------------------------------------------------------------------------
 // Raw image access
 
-export async function readBytes(image: string, offset: number, length: number): Promise<Uint8Array> {
-  const fh = await open(image, 'r');
+/** Reads `length` bytes at `offset` of a file. */
+export async function readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
   try {
     const buf = new Uint8Array(length);
     const { bytesRead } = await fh.read(buf, 0, length, offset);
-    if (bytesRead !== length) throw new Error(`short read at ${offset}`);
+    if (bytesRead !== length) throw new Error(`short read of ${path} at ${offset}`);
     return buf;
   } finally {
     await fh.close();
   }
 }
 
+/** Writes bytes at `offset` of a file (to corrupt or patch an image). */
+export async function writeRange(path: string, offset: number, data: Uint8Array): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.write(data, 0, data.length, offset);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The superblock as the codec under test (src/format/superblock.ts) decodes it; readRawSuper is the independent reader. */
+export async function readSuperblock(img: string): Promise<Superblock> {
+  return decodeSuperblock(await readRange(img, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+}
+
 export async function readBlock(image: string, blockNr: number, blockSize: number): Promise<Uint8Array> {
-  return readBytes(image, blockNr * blockSize, blockSize);
+  return readRange(image, blockNr * blockSize, blockSize);
 }
 
 /** The few superblock fields these tests need, read straight from the image (offsets from the ext4 disk layout). */
@@ -149,7 +130,7 @@ export interface RawSuper {
 }
 
 export async function readRawSuper(image: string): Promise<RawSuper> {
-  const sb = await readBytes(image, 1024, 1024);
+  const sb = await readRange(image, 1024, 1024);
   const v = new DataView(sb.buffer, sb.byteOffset, sb.byteLength);
   if (v.getUint16(0x38, true) !== 0xef53) throw new Error('not an ext2/3/4 image');
   const hashSeed = new Uint32Array(4);
@@ -197,7 +178,7 @@ export async function inodeLocation(image: string, ino: number): Promise<{ block
 /** The raw on-disk inode (s_inode_size bytes). */
 export async function readRawInode(image: string, ino: number, sb: RawSuper): Promise<Uint8Array> {
   const loc = await inodeLocation(image, ino);
-  return readBytes(image, loc.block * sb.blockSize + loc.offset, sb.inodeSize);
+  return readRange(image, loc.block * sb.blockSize + loc.offset, sb.inodeSize);
 }
 
 /** i_block (60 bytes at offset 0x28 of the inode). */
@@ -485,79 +466,4 @@ export async function dxHashBatch(names: Uint8Array[], hashVersion: number, seed
   for (let m = re.exec(out); m; m = re.exec(out)) res.push({ hash: parseInt(m[1], 16), minorHash: parseInt(m[2], 16) });
   if (res.length !== names.length) throw new Error(`dx_hash gave ${res.length} results for ${names.length} names`);
   return res;
-}
-
-// ---------------------------------------------------------------------------
-// The kernel as a second oracle
-
-/** Whether this process may loop-mount images (root, and a kernel that answers). */
-export async function canLoopMount(): Promise<boolean> {
-  if (process.getuid?.() !== 0) return false;
-  const r = await run('mount', ['--version']);
-  return r.code === 0;
-}
-
-/**
- * Mounts `image` through a loop device, runs `fn` with the mount point, and
- * unmounts (also when `fn` throws). The kernel then has written the image.
- */
-export async function withLoopMount<T>(image: string, fn: (mnt: string) => Promise<T>): Promise<T> {
-  const mnt = await makeTempDir('ext4kit-mnt-');
-  await runOk('mount', ['-o', 'loop', image, mnt]);
-  try {
-    return await fn(mnt);
-  } finally {
-    await runOk('umount', [mnt]);
-    await removeDir(mnt);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Host extended attributes (Node has no xattr calls; python3 does)
-
-const XATTR_PY = `
-import json, os, sys
-op = sys.argv[1]
-spec = json.loads(sys.stdin.read())
-if op == 'set':
-    for path, attrs in spec.items():
-        for name, value in attrs:
-            os.setxattr(path, bytes.fromhex(name), bytes.fromhex(value), follow_symlinks=False)
-    print('{}')
-else:
-    out = {}
-    for path in spec:
-        names = sorted(os.fsencode(n) for n in os.listxattr(path, follow_symlinks=False))
-        out[path] = [[n.hex(), os.getxattr(path, n, follow_symlinks=False).hex()] for n in names]
-    print(json.dumps(out))
-`;
-
-function runPython(args: string[], input: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('python3', ['-c', XATTR_PY, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`python3 xattr helper failed: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-    child.stdin?.end(input);
-  });
-}
-
-/** Name and value as raw bytes. */
-export type HostXattr = [name: Uint8Array, value: Uint8Array];
-
-/** Sets xattrs on host files, in the given order. */
-export async function setHostXattrs(spec: Record<string, HostXattr[]>): Promise<void> {
-  const json: Record<string, string[][]> = {};
-  for (const [p, attrs] of Object.entries(spec)) json[p] = attrs.map(([n, v]) => [Buffer.from(n).toString('hex'), Buffer.from(v).toString('hex')]);
-  await runPython(['set'], JSON.stringify(json));
-}
-
-/** The xattrs the host kernel reports for each path, as a map from the name (latin1 of its bytes) to the value. */
-export async function readHostXattrs(paths: string[]): Promise<Record<string, Map<string, Uint8Array>>> {
-  const raw = JSON.parse(await runPython(['get'], JSON.stringify(paths))) as Record<string, string[][]>;
-  const out: Record<string, Map<string, Uint8Array>> = {};
-  for (const [p, attrs] of Object.entries(raw)) {
-    out[p] = new Map(attrs.map(([n, v]) => [Buffer.from(n, 'hex').toString('latin1'), new Uint8Array(Buffer.from(v, 'hex'))]));
-  }
-  return out;
 }

@@ -12,23 +12,45 @@
  * mke2fs -d does not index directories, and does not keep hard links between
  * symlinks; on inline_data images it also turns a file that is all hole into
  * an inline inode with a large size, which e2fsck and the kernel accept.
+ *
+ * The format codec tests use the same kinds, and three more (meta_bg,
+ * bigalloc, revision 0), as small empty images (`useImages`).
  */
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimesNs, type TimesEntry } from '../../src/cli/host-ops.js';
-import { runChecked, runCommand, withMountedImage } from './loop.js';
-
-export { canLoopMount, describeLoopSkip } from './loop.js';
+import { fsckIndexDirs } from './fsck.js';
+import { withMountedImage } from './loop.js';
+import { keystream } from './prng.js';
+import { TOOL_ENV, runChecked } from './run.js';
+import { useTmpDir, type TmpDir } from './tmp.js';
 
 export type ImageKindName =
   | 'default' | 'csum_seed_orphan_file' | 'inline_data' | 'no64bit' | 'gdt_csum'
-  | 'ext2' | 'ext3' | 'bs1024' | 'bs2048' | 'inode128';
+  | 'ext2' | 'ext3' | 'bs1024' | 'bs2048' | 'inode128'
+  | 'meta_bg' | 'bigalloc' | 'rev0';
 
+/**
+ * A kind of image: how mkfs.ext4 makes it, and what images of it built by
+ * `buildImage` (at least 1 GiB, so mke2fs's "default" profile) store. For
+ * the e2e kinds oracles.test re-checks those facts; the three format-only
+ * kinds state what dumpe2fs reports for them at 1 GiB.
+ */
 export interface ImageKind {
   name: ImageKindName;
   /** Arguments to mkfs.ext4 besides -q -F -d and the image. */
   mkfsArgs: string[];
+  /** Read end to end (E2E_IMAGE_KINDS); otherwise only the format codec tests make it. */
+  e2e: boolean;
+  /**
+   * Size of the empty image the format tests make of this kind. Below 512
+   * MiB mke2fs uses its "small" profile (1 KiB blocks unless -b says
+   * otherwise): those images are meant to differ from the e2e ones.
+   */
+  formatSize: string;
+  /** Arguments the format tests add to mkfsArgs (a label whose decoding they check). */
+  formatArgs: string[];
   /** Time precision of images built by mke2fs -d. */
   timePrecision: 'ns' | 's';
   /** mke2fs -d wraps seconds after 2038 to signed 32 bits (compare with `wrapTimes32`). */
@@ -58,9 +80,10 @@ export interface ImageKind {
 
 const EXT4_BASE = ['has_journal', 'ext_attr', 'resize_inode', 'dir_index', 'filetype', 'extent', 'flex_bg', 'sparse_super', 'large_file', 'huge_file', 'dir_nlink', 'extra_isize'];
 
-function kind(name: ImageKindName, mkfsArgs: string[], over: Partial<ImageKind>): ImageKind {
+function kind(name: ImageKindName, mkfsArgs: string[], formatSize: string, over: Partial<ImageKind>): ImageKind {
   return {
-    name, mkfsArgs, timePrecision: 's', wrapTimes32: true, kernelTimePrecision: 'ns', kernelTimesAfter2038: true,
+    name, mkfsArgs, e2e: true, formatSize, formatArgs: [],
+    timePrecision: 's', wrapTimes32: true, kernelTimePrecision: 'ns', kernelTimesAfter2038: true,
     inline: false, mkfsLosesTrailingHoles: false, blockSize: 4096, inodeSize: 256, journal: true, extents: true,
     features: [...EXT4_BASE, '64bit', 'metadata_csum'], absentFeatures: ['inline_data', 'metadata_csum_seed', 'orphan_file', 'uninit_bg'],
     ...over,
@@ -68,39 +91,151 @@ function kind(name: ImageKindName, mkfsArgs: string[], over: Partial<ImageKind>)
 }
 
 /**
- * The kinds the read path must support. `gdt_csum` adds uninit_bg: without
- * it `-O ^metadata_csum` leaves the group descriptors with no checksum at
- * all (mke2fs 1.47.0 does not turn uninit_bg on by itself).
+ * Every kind. The e2e ones are the kinds the read path must support;
+ * `gdt_csum` adds uninit_bg: without it `-O ^metadata_csum` leaves the group
+ * descriptors with no checksum at all (mke2fs 1.47.0 does not turn
+ * uninit_bg on by itself). The format tests also cover meta_bg (several
+ * meta groups), bigalloc (with 1 KiB blocks in the format tests' small
+ * image, where block 0 and the superblock share a cluster), and revision 0
+ * (fixed 128-byte inodes, no features).
  */
 export const IMAGE_KINDS: readonly ImageKind[] = [
-  kind('default', [], {}),
-  kind('csum_seed_orphan_file', ['-O', 'metadata_csum_seed,orphan_file'], {
+  kind('default', [], '600M', {}),
+  kind('csum_seed_orphan_file', ['-O', 'metadata_csum_seed,orphan_file'], '64M', {
+    formatArgs: ['-L', 'ext4kit-label'],
     features: [...EXT4_BASE, '64bit', 'metadata_csum', 'metadata_csum_seed', 'orphan_file'], absentFeatures: ['inline_data', 'uninit_bg'],
   }),
-  kind('inline_data', ['-O', 'inline_data'], {
+  kind('inline_data', ['-O', 'inline_data'], '64M', {
     inline: true, mkfsLosesTrailingHoles: true, features: [...EXT4_BASE, '64bit', 'metadata_csum', 'inline_data'], absentFeatures: ['uninit_bg'],
   }),
-  kind('no64bit', ['-O', '^64bit'], { features: [...EXT4_BASE, 'metadata_csum'], absentFeatures: ['64bit', 'inline_data'] }),
-  kind('gdt_csum', ['-O', '^metadata_csum,uninit_bg'], { features: [...EXT4_BASE, '64bit', 'uninit_bg'], absentFeatures: ['metadata_csum', 'inline_data'] }),
-  kind('ext2', ['-t', 'ext2'], {
+  kind('no64bit', ['-O', '^64bit'], '128M', { features: [...EXT4_BASE, 'metadata_csum'], absentFeatures: ['64bit', 'inline_data'] }),
+  kind('gdt_csum', ['-O', '^metadata_csum,uninit_bg'], '128M', { features: [...EXT4_BASE, '64bit', 'uninit_bg'], absentFeatures: ['metadata_csum', 'inline_data'] }),
+  kind('ext2', ['-t', 'ext2'], '64M', {
     journal: false, extents: false,
     features: ['ext_attr', 'resize_inode', 'dir_index', 'filetype', 'sparse_super', 'large_file'],
     absentFeatures: ['has_journal', 'extent', '64bit', 'flex_bg', 'metadata_csum', 'huge_file', 'dir_nlink', 'extra_isize'],
   }),
-  kind('ext3', ['-t', 'ext3'], {
+  kind('ext3', ['-t', 'ext3'], '64M', {
     extents: false,
     features: ['has_journal', 'ext_attr', 'resize_inode', 'dir_index', 'filetype', 'sparse_super', 'large_file'],
     absentFeatures: ['extent', '64bit', 'flex_bg', 'metadata_csum', 'huge_file'],
   }),
-  kind('bs1024', ['-b', '1024'], { blockSize: 1024 }),
-  kind('bs2048', ['-b', '2048'], { blockSize: 2048 }),
-  kind('inode128', ['-I', '128'], { inodeSize: 128, kernelTimePrecision: 's', kernelTimesAfter2038: false }),
+  kind('bs1024', ['-b', '1024'], '64M', { blockSize: 1024 }),
+  kind('bs2048', ['-b', '2048'], '128M', { blockSize: 2048 }),
+  kind('inode128', ['-I', '128'], '64M', { inodeSize: 128, kernelTimePrecision: 's', kernelTimesAfter2038: false }),
+  kind('meta_bg', ['-b', '1024', '-O', 'meta_bg,^resize_inode'], '300M', {
+    e2e: false, blockSize: 1024,
+    features: [...EXT4_BASE.filter((f) => f !== 'resize_inode'), 'meta_bg', '64bit', 'metadata_csum'],
+    absentFeatures: ['resize_inode', 'inline_data', 'metadata_csum_seed', 'orphan_file', 'uninit_bg'],
+  }),
+  kind('bigalloc', ['-O', 'bigalloc', '-C', '16384'], '128M', {
+    e2e: false,
+    features: [...EXT4_BASE, '64bit', 'metadata_csum', 'bigalloc'],
+    absentFeatures: ['inline_data', 'metadata_csum_seed', 'orphan_file', 'uninit_bg'],
+  }),
+  kind('rev0', ['-r', '0', '-O', 'none'], '64M', {
+    e2e: false, journal: false, extents: false, inodeSize: 128, kernelTimePrecision: 's', kernelTimesAfter2038: false,
+    features: [], absentFeatures: [...EXT4_BASE, '64bit', 'metadata_csum'],
+  }),
 ];
+
+/** The kinds read end to end (and re-checked by oracles.test): the first ten, in that order. */
+export const E2E_IMAGE_KINDS: readonly ImageKind[] = IMAGE_KINDS.filter((k) => k.e2e);
 
 export function imageKind(name: ImageKindName): ImageKind {
   const k = IMAGE_KINDS.find((x) => x.name === name);
   if (!k) throw new Error(`unknown image kind ${name}`);
   return k;
+}
+
+// ---------------------------------------------------------------------------
+// mkfs.ext4, and small images for the format tests
+
+export interface MkfsOptions {
+  /** Image size as mkfs.ext4 takes it ('64M', '65536k'); omitted, the size of the existing file. */
+  size?: string;
+  /** Arguments besides -q -F -d and the image, e.g. ['-O', '^64bit'] or ['-b', '1024']. */
+  args?: readonly string[];
+  /** A host directory to copy in with -d. */
+  root?: string;
+  /** Default 120 s. */
+  timeoutMs?: number;
+}
+
+/** `mkfs.ext4 -q -F [args] [-d root] img [size]` (mke2fs creates the file if needed); returns `img`. */
+export async function mkfs(img: string, o: MkfsOptions = {}): Promise<string> {
+  const args = ['-q', '-F', ...(o.args ?? [])];
+  if (o.root !== undefined) args.push('-d', o.root);
+  args.push(img);
+  if (o.size !== undefined) args.push(o.size);
+  await runChecked('mkfs.ext4', args, { timeoutMs: o.timeoutMs, env: TOOL_ENV });
+  return img;
+}
+
+/** A file to put in a tree given to `mkfs.ext4 -d`. */
+export interface TreeEntry {
+  /** Path relative to the tree root. */
+  path: string;
+  /** Regular file contents (default: empty file). */
+  data?: Uint8Array | string;
+  /** 'dir', 'symlink' or 'hardlink' (to `target`, relative to the tree root for hard links) or 'fifo'; regular file when absent. */
+  kind?: 'dir' | 'symlink' | 'hardlink' | 'fifo';
+  target?: string;
+  /** Sparse regular file of this size (written as a hole plus one byte at the end). */
+  sparseSize?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** Makes `entries` below `root` (created); returns `root`. */
+export async function makeTree(root: string, entries: readonly TreeEntry[]): Promise<string> {
+  await fs.promises.mkdir(root, { recursive: true });
+  for (const e of entries) {
+    const p = path.join(root, e.path);
+    await fs.promises.mkdir(path.dirname(p), { recursive: true });
+    if (e.kind === 'dir') await fs.promises.mkdir(p, { recursive: true });
+    else if (e.kind === 'symlink') await runChecked('ln', ['-s', e.target ?? '', p]);
+    else if (e.kind === 'hardlink') await runChecked('ln', [path.join(root, e.target ?? ''), p]);
+    else if (e.kind === 'fifo') await runChecked('mkfifo', [p]);
+    else if (e.sparseSize !== undefined) {
+      const fh = await fs.promises.open(p, 'w');
+      try {
+        await fh.write(new Uint8Array([1]), 0, 1, e.sparseSize - 1);
+      } finally {
+        await fh.close();
+      }
+    } else await fs.promises.writeFile(p, e.data ?? '');
+    if (e.mode !== undefined && e.kind !== 'symlink' && e.kind !== 'hardlink') await runChecked('chmod', [e.mode.toString(8), p]);
+    if (e.uid !== undefined || e.gid !== undefined) {
+      await runChecked('chown', ['-h', `${e.uid ?? 0}:${e.gid ?? 0}`, p]);
+    }
+  }
+  return root;
+}
+
+export interface TestImages {
+  /** The test file's temp dir, where the images go. */
+  readonly tmp: TmpDir;
+  /** Makes an image `name` (default: a counter) with mkfs, from `tree` when given; returns its path. */
+  mkfs(opts: MkfsOptions & { tree?: readonly TreeEntry[]; name?: string }): Promise<string>;
+  /** The format tests' image of a kind: `<kind>.img`, formatSize, mkfsArgs + formatArgs. */
+  mkfsKind(k: ImageKind, tree?: readonly TreeEntry[]): Promise<string>;
+}
+
+/** Images in the test file's temp dir (useTmpDir: removed after the file); call at module scope. */
+export function useImages(label: string): TestImages {
+  const tmp = useTmpDir(label);
+  let counter = 0;
+  const make: TestImages['mkfs'] = async ({ tree, name, ...o }) => {
+    const root = tree === undefined ? o.root : await makeTree(tmp.file(`tree-${++counter}`), tree);
+    return mkfs(tmp.file(name ?? `image-${++counter}.img`), { ...o, root });
+  };
+  return {
+    tmp,
+    mkfs: make,
+    mkfsKind: (k, tree) => make({ args: [...k.mkfsArgs, ...k.formatArgs], size: k.formatSize, tree, name: `${k.name}.img` }),
+  };
 }
 
 const MiB = 1 << 20;
@@ -139,7 +274,8 @@ export interface BuiltImage {
   sizeBytes: number;
 }
 
-function createSparse(imgPath: string, sizeBytes: number): void {
+/** A file of `sizeBytes` that is all hole (parent directories created). */
+export function createSparse(imgPath: string, sizeBytes: number): void {
   fs.mkdirSync(path.dirname(imgPath), { recursive: true });
   const fd = fs.openSync(imgPath, 'w');
   try {
@@ -147,6 +283,15 @@ function createSparse(imgPath: string, sizeBytes: number): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * `disk`: a sparse file of `diskBytes` with `img` copied in at 1 MiB, like a
+ * partition in a disk image (dd keeps the holes).
+ */
+export async function embedInDisk(img: string, disk: string, diskBytes: number): Promise<void> {
+  createSparse(disk, diskBytes);
+  await runChecked('dd', [`if=${img}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
 }
 
 const kindOf = (k: ImageKindName | ImageKind): ImageKind => (typeof k === 'string' ? imageKind(k) : k);
@@ -171,11 +316,10 @@ export async function buildImage(k: ImageKindName | ImageKind, srcDir: string, i
   const opts: BuildImageOptions = typeof sizeOrOpts === 'number' ? { sizeBytes: sizeOrOpts } : (sizeOrOpts ?? {});
   const size = opts.sizeBytes ?? (await defaultImageSize(srcDir));
   createSparse(imgPath, size);
-  await runChecked('mkfs.ext4', ['-q', '-F', ...kd.mkfsArgs, '-d', srcDir, imgPath, `${Math.floor(size / 1024)}k`], { timeoutMs: 300_000 });
+  await mkfs(imgPath, { args: kd.mkfsArgs, root: srcDir, size: `${Math.floor(size / 1024)}k`, timeoutMs: 300_000 });
   if (opts.indexDirs ?? true) {
-    // Exit 1 means "errors corrected": with -D, rebuilt directories count as such in some versions.
-    const r = await runCommand('e2fsck', ['-fyD', imgPath], { timeoutMs: 300_000 });
-    if (r.timedOut || r.code === null || r.code > 1) throw new Error(`e2fsck -fyD ${imgPath} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+    const r = await fsckIndexDirs(imgPath, { timeoutMs: 300_000 });
+    if (!r.ok) throw new Error(`e2fsck -fyD ${imgPath} exited ${r.code}:\n${r.output}`);
   }
   return { path: imgPath, kind: kd, sizeBytes: size };
 }
@@ -210,8 +354,7 @@ export interface KernelImageOptions {
 
 /** Deterministic bytes for the kernel extras (the same on every run). */
 function extraBytes(label: string, size: number): Buffer {
-  const key = createHash('sha256').update(`ext4kit-kernel-extra/${label}`).digest();
-  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
+  return keystream(`ext4kit-kernel-extra/${label}`, size);
 }
 
 /**
@@ -225,7 +368,7 @@ export async function buildKernelImage(srcDir: string, imgPath: string, opts: Ke
   const kd = kindOf(opts.kind ?? 'default');
   const size = opts.sizeBytes ?? (await defaultImageSize(srcDir)) + 256 * MiB;
   createSparse(imgPath, size);
-  await runChecked('mkfs.ext4', ['-q', '-F', ...kd.mkfsArgs, imgPath, `${Math.floor(size / 1024)}k`], { timeoutMs: 300_000 });
+  await mkfs(imgPath, { args: kd.mkfsArgs, size: `${Math.floor(size / 1024)}k`, timeoutMs: 300_000 });
   const dirEntries = opts.dirEntries ?? 3000;
   const rel = (p: string): string => `${KERNEL_EXTRAS_DIR}/${p}`;
 

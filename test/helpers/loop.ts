@@ -7,58 +7,12 @@
  * leaked mount would keep a loop device busy for every later run on the
  * machine. Every external command runs under a hard timeout.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from 'vitest';
-
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/**
- * Runs a command to completion, killing it (SIGKILL) after `timeoutMs`.
- * Never throws for a non-zero exit: callers look at `code`.
- */
-export function runCommand(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string | Buffer; cwd?: string } = {}): Promise<RunResult> {
-  const timeoutMs = opts.timeoutMs ?? 120_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => undefined);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-/** Like runCommand, but a non-zero exit or a timeout throws with the command's output. */
-export async function runChecked(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string | Buffer; cwd?: string } = {}): Promise<RunResult> {
-  const r = await runCommand(cmd, args, opts);
-  if (r.code !== 0 || r.timedOut) {
-    const why = r.timedOut ? `timed out after ${opts.timeoutMs ?? 120_000} ms` : `exit ${r.code}`;
-    throw new Error(`${cmd} ${args.join(' ')}: ${why}\n${r.stdout}${r.stderr}`);
-  }
-  return r;
-}
+import { runChecked, runCommand } from './run.js';
 
 export interface MountOptions {
   /** Mount read-only, on a read-only loop device, so nothing (not even journal recovery) writes the image. Default false. */
@@ -225,7 +179,7 @@ function checkLoop(): Promise<{ ok: boolean; reason: string }> {
       const img = path.join(dir, 'probe.img');
       fs.closeSync(fs.openSync(img, 'w'));
       fs.truncateSync(img, 8 << 20);
-      const mk = await runCommand('mkfs.ext4', ['-q', '-F', img], { timeoutMs: 60_000 }).catch((e: unknown) => ({ code: -1, stdout: '', stderr: String(e), timedOut: false }));
+      const mk = await runCommand('mkfs.ext4', ['-q', '-F', img], { timeoutMs: 60_000 }).catch((e: unknown) => ({ code: -1, stderr: String(e) }));
       if (mk.code !== 0) return { ok: false, reason: `mkfs.ext4 failed: ${mk.stderr.trim()}` };
       try {
         await withMountedImage(img, { readOnly: true }, async () => undefined);

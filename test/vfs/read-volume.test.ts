@@ -9,8 +9,10 @@ import * as path from 'node:path';
 import { openVolume, type Volume } from '../../src/index.js';
 import { generateTree, type TreeManifest } from '../helpers/tree.js';
 import { useTmpDir } from '../helpers/tmp.js';
-import { runChecked, runCommand, mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '../helpers/loop.js';
-import { expectFsckClean } from '../helpers/fsck.js';
+import { mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '../helpers/loop.js';
+import { debugfs } from '../helpers/debugfs.js';
+import { embedInDisk, mkfs } from '../helpers/images.js';
+import { expectFsckClean, fsckIndexDirs } from '../helpers/fsck.js';
 import { readXattrs } from '../../src/cli/host-ops.js';
 
 const tmp = useTmpDir('read-volume');
@@ -41,7 +43,7 @@ beforeAll(async () => {
   await fsp.mkdir(path.join(src, 'plain-dir'));
   await fsp.writeFile(path.join(src, 'plain-dir', 'f.txt'), 'hello\n');
   img = tmp.file('default.img');
-  await runChecked('mkfs.ext4', ['-q', '-F', '-b', '4096', '-d', src, img, '256M']);
+  await mkfs(img, { args: ['-b', '4096'], root: src, size: '256M' });
   vol = await openVolume(img, { readOnly: true });
   if (canLoop) mnt = await mountImage(img, { readOnly: true });
 });
@@ -175,12 +177,12 @@ describe('hashed directories', () => {
     for (const n of names) await fsp.writeFile(path.join(src, 'big', n), n);
     for (const [hash, extra] of [['half_md4', []], ['tea', ['-b', '1024']], ['legacy', ['-O', '^metadata_csum']]] as const) {
       const hImg = tmp.file(`htree-${hash}.img`);
-      await runChecked('mkfs.ext4', ['-q', '-F', ...extra, '-d', src, hImg, '64M']);
-      await runChecked('debugfs', ['-w', '-R', `ssv def_hash_version ${hash}`, hImg]);
-      const fsck = await runCommand('e2fsck', ['-fyD', hImg], { timeoutMs: 120_000 });
-      expect(fsck.code, fsck.stdout).toBeLessThanOrEqual(1);
-      const dump = await runChecked('debugfs', ['-R', 'htree /big', hImg]);
-      expect(dump.stdout, hash).toContain('Root node dump');
+      await mkfs(hImg, { args: extra, root: src, size: '64M' });
+      await debugfs(hImg, `ssv def_hash_version ${hash}`, true);
+      const fsck = await fsckIndexDirs(hImg);
+      expect(fsck.ok, fsck.output).toBe(true);
+      const dump = await debugfs(hImg, 'htree /big');
+      expect(dump, hash).toContain('Root node dump');
       const v = await openVolume(hImg, { readOnly: true });
       try {
         // Lookups before any listing of the directory go through the index.
@@ -216,19 +218,18 @@ describe('errors', () => {
 
   it('refuses incompatible features by name and images that need journal recovery', async () => {
     const cf = tmp.file('casefold.img');
-    await runChecked('mkfs.ext4', ['-q', '-F', '-O', 'casefold', cf, '16M']);
+    await mkfs(cf, { args: ['-O', 'casefold'], size: '16M' });
     await expect(openVolume(cf, { readOnly: true })).rejects.toMatchObject({ code: 'ENOTSUP', message: expect.stringContaining('casefold') });
     const rec = tmp.file('recover.img');
-    await runChecked('mkfs.ext4', ['-q', '-F', rec, '16M']);
-    await runChecked('debugfs', ['-w', '-R', 'feature needs_recovery', rec]);
+    await mkfs(rec, { size: '16M' });
+    await debugfs(rec, 'feature needs_recovery', true);
     await expect(openVolume(rec, { readOnly: true })).rejects.toMatchObject({ message: expect.stringContaining('recovery') });
     await expect(openVolume(img, { readOnly: false })).rejects.toMatchObject({ code: 'ENOTSUP' });
   });
 
   it('opens a filesystem at an offset inside a larger disk image', async () => {
     const disk = tmp.file('disk.img');
-    await runChecked('truncate', ['-s', '300M', disk]);
-    await runChecked('dd', [`if=${img}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
+    await embedInDisk(img, disk, 300 << 20);
     const v = await openVolume(disk, { readOnly: true, offset: 1024 * 1024 });
     try {
       expect(await v.promises.readFile('/plain-dir/f.txt', 'utf8')).toBe('hello\n');
