@@ -68,21 +68,28 @@ describe('dirHash vs debugfs dx_hash', () => {
     }
   }
 
-  it('signed and unsigned differ exactly when a name has a byte >= 0x80', () => {
+  // Names of bytes below 0x80 hash alike signed or unsigned. With a high byte
+  // they usually differ, but not always: a sign extension can be shifted out
+  // of the 32-bit word (half_md4 and TEA give "c4 73 62 2f" one hash either
+  // way), so only "mostly" holds there; the exact values are checked against
+  // debugfs above.
+  it('signed and unsigned agree on ASCII names and mostly differ on names with a byte >= 0x80', () => {
     const r = new Rng(7);
-    let highNames = 0;
+    let highCases = 0;
     let differing = 0;
     for (const n of randomNames(r, 200, true)) {
       const high = n.some((b) => b >= 0x80);
-      if (high) highNames++;
       for (const v of [DX_HASH_LEGACY, DX_HASH_HALF_MD4, DX_HASH_TEA]) {
         const same = dirHash(n, v, undefined).hash === dirHash(n, v + 3, undefined).hash;
         if (!high) expect(same).toBe(true);
-        else if (!same) differing++;
+        else {
+          highCases++;
+          if (!same) differing++;
+        }
       }
     }
-    expect(highNames).toBeGreaterThan(100);
-    expect(differing).toBe(highNames * 3);
+    expect(highCases).toBeGreaterThan(300);
+    expect(differing).toBeGreaterThan(highCases * 0.9);
   });
 });
 

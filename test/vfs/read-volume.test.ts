@@ -14,6 +14,7 @@ import { debugfs } from '../helpers/debugfs.js';
 import { embedInDisk, mkfs } from '../helpers/images.js';
 import { expectFsckClean, fsckIndexDirs } from '../helpers/fsck.js';
 import { readXattrs } from '../../src/cli/host-ops.js';
+import { runChecked } from '../helpers/run.js';
 
 const tmp = useTmpDir('read-volume');
 let manifest: TreeManifest;
@@ -164,6 +165,38 @@ describe('reading', () => {
     await vol.promises.access('/plain-dir/f.txt');
     const bufNames = await vol.promises.readdir('/plain-dir', 'buffer');
     expect(bufNames[0]).toBeInstanceOf(Buffer);
+  });
+});
+
+describe('unwritten extents', () => {
+  it('read as zeros even though their blocks hold old bytes, and are not data ranges', async () => {
+    // The image starts as 0xAA everywhere; without discard, free blocks keep it,
+    // so blocks fallocated as unwritten hold 0xAA that must never be shown.
+    const src = tmp.sub('uw-src');
+    const fh = await fsp.open(path.join(src, 'holey'), 'w');
+    await fh.write(Buffer.alloc(4096, 0x41), 0, 4096, 0);
+    await fh.write(Buffer.alloc(4096, 0x42), 0, 4096, 1 << 20);
+    await fh.close();
+    const uwImg = tmp.file('unwritten.img');
+    await fsp.writeFile(uwImg, Buffer.alloc(64 << 20, 0xaa));
+    await runChecked('mkfs.ext4', ['-q', '-F', '-b', '4096', '-E', 'nodiscard', '-d', src, uwImg]);
+    await runChecked('debugfs', ['-w', '-R', 'fallocate /holey 1 255', uwImg]);
+    const ex = (await runChecked('debugfs', ['-R', 'ex /holey', uwImg])).stdout;
+    expect(ex).toMatch(/1 -\s+255\s+\d+ -\s+\d+\s+255 Uninit/);
+    const v = await openVolume(uwImg, { readOnly: true });
+    try {
+      const data = await v.promises.readFile('/holey');
+      expect(data.length).toBe((1 << 20) + 4096);
+      expect(data.subarray(0, 4096).every((b) => b === 0x41)).toBe(true);
+      expect(data.subarray(4096, 1 << 20).every((b) => b === 0)).toBe(true);
+      expect(data.subarray(1 << 20).every((b) => b === 0x42)).toBe(true);
+      const h = await v.promises.open('/holey');
+      expect(await h.dataRanges()).toEqual([{ start: 0, end: 4096 }, { start: 1 << 20, end: (1 << 20) + 4096 }]);
+      await h.close();
+    } finally {
+      await v.close();
+    }
+    await expectFsckClean(uwImg);
   });
 });
 
