@@ -21,14 +21,6 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The name as a string if its bytes are valid UTF-8, else undefined. */
 export function nameKey(name: Uint8Array): string | undefined {
-  let ascii = true;
-  for (let i = 0; i < name.length; i++) {
-    if (name[i] >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return Buffer.from(name.buffer, name.byteOffset, name.length).toString('latin1');
   try {
     return utf8.decode(name);
   } catch {

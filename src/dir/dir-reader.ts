@@ -26,6 +26,8 @@ import { DirCache, nameKey, type CachedEntry } from './dcache.js';
 export interface DirEntryInfo {
   /** Name bytes as stored. */
   name: Uint8Array;
+  /** The name as a string when its bytes are valid UTF-8 (see dcache.ts), else undefined. */
+  text: string | undefined;
   ino: number;
   /** EXT4_FT_* (0 when the filesystem lacks the filetype feature). */
   fileType: number;
@@ -55,13 +57,13 @@ export class DirReader {
   }
 
   /** Directory block `lblk`, read through the buffer cache. Directories may not have holes. */
-  private async block(dir: Ext4Inode, lblk: number): Promise<Buffer> {
+  private async block(dir: Ext4Inode, lblk: number): Promise<Uint8Array> {
     const m = await mapBlocks(this.fs, dir, lblk);
     if (m.state !== 'written') throw corrupted('inode', dir.ino, `directory has a hole at block ${lblk}`);
     return this.fs.cache.read(m.pblk);
   }
 
-  private leafEntries(dir: Ext4Inode, lblk: number, data: Buffer): DirEntry[] {
+  private leafEntries(dir: Ext4Inode, lblk: number, data: Uint8Array): DirEntry[] {
     if (this.fs.metadataCsum && !verifyDirBlock(dir.csumSeed, data)) {
       throw corrupted('directory block', lblk, `of inode ${dir.ino}: checksum does not match or tail missing`);
     }
@@ -76,7 +78,7 @@ export class DirReader {
     if (!dir.isDir) throw corrupted('inode', dir.ino, 'is not a directory');
     const out: DirEntryInfo[] = [];
     if (dir.hasInlineData) {
-      for (const e of inlineDir(this.fs, dir).entries) out.push({ name: e.name, ino: e.inode, fileType: e.fileType });
+      for (const e of inlineDir(this.fs, dir).entries) out.push({ name: e.name, text: nameKey(e.name), ino: e.inode, fileType: e.fileType });
     } else {
       const htree = this.isHtree(dir);
       const count = this.blockCount(dir);
@@ -84,14 +86,13 @@ export class DirReader {
         const data = await this.block(dir, lblk);
         if (htree && (lblk === 0 || isDxNodeBlock(data))) continue;
         for (const e of this.leafEntries(dir, lblk, data)) {
-          if (!isDotOrDotDot(e.name)) out.push({ name: e.name, ino: e.inode, fileType: e.fileType });
+          if (!isDotOrDotDot(e.name)) out.push({ name: e.name, text: nameKey(e.name), ino: e.inode, fileType: e.fileType });
         }
       }
     }
     const table = new Map<string, CachedEntry>();
     for (const e of out) {
-      const key = nameKey(e.name);
-      if (key !== undefined) table.set(key, { ino: e.ino, fileType: e.fileType });
+      if (e.text !== undefined) table.set(e.text, { ino: e.ino, fileType: e.fileType });
     }
     this.dcache.put(dir.ino, table);
     return out;
@@ -102,8 +103,7 @@ export class DirReader {
     if (dir.hasInlineData) return inlineDir(this.fs, dir).parent;
     const data = await this.block(dir, 0);
     // "." then ".." open block 0 of every directory, htree or not.
-    const dotdot = data.readUInt32LE(12);
-    return dotdot;
+    return (data[12] | (data[13] << 8) | (data[14] << 16) | (data[15] << 24)) >>> 0;
   }
 
   /** Finds `name` (as a path component string: its UTF-8 bytes are the name) in `dir`; undefined when absent. */

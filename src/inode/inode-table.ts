@@ -59,7 +59,7 @@ export class InodeTable {
     const blockNr = gd.inodeTable + Math.floor(byteInTable / fs.blockSize);
     const block = await fs.cache.read(blockNr);
     const off = byteInTable % fs.blockSize;
-    const raw = Uint8Array.prototype.slice.call(block, off, off + fs.inodeSize);
+    const raw = block.slice(off, off + fs.inodeSize);
     const disk = I.decodeInode(raw, fs.inodeSize, ino);
     // Linux checks inode checksums only on filesystems a Linux system created.
     if (fs.metadataCsum && fs.sb.creatorOs === OS_LINUX && !I.verifyInodeChecksum(fs.csumSeed, ino, raw, fs.inodeSize)) {

@@ -43,8 +43,9 @@ function encodingOf(options: unknown): Encoding {
   return undefined;
 }
 
-function decodeName(name: Uint8Array, encoding: Encoding): string | Buffer {
-  const b = Buffer.from(name.buffer, name.byteOffset, name.length);
+function decodeName(e: { name: Uint8Array; text: string | undefined }, encoding: Encoding): string | Buffer {
+  if (e.text !== undefined && (encoding === undefined || encoding === null || encoding === 'utf8' || encoding === 'utf-8')) return e.text;
+  const b = Buffer.from(e.name.buffer, e.name.byteOffset, e.name.length);
   return encoding === 'buffer' ? Buffer.from(b) : b.toString(encoding ?? 'utf8');
 }
 
@@ -105,7 +106,7 @@ export class Ext4Promises implements VolumePromises {
       while (queue.length > 0) {
         const { dir, prefix } = queue.shift()!;
         for (const e of await this.m.dirs.list(dir)) {
-          const name = decodeName(e.name, encoding);
+          const name = decodeName(e, encoding);
           names.push(prefix === '' ? name : typeof name === 'string' ? `${prefix}/${name}` : Buffer.concat([Buffer.from(`${prefix}/`), name]));
           if (o.recursive && (await this.entryType(e.ino, e.fileType)) === EXT4_FT_DIR) {
             noCycle(seen, dir, e.ino);
@@ -130,7 +131,7 @@ export class Ext4Promises implements VolumePromises {
       const cur = queue.shift()!;
       for (const e of await this.m.dirs.list(cur.dir)) {
         const type = await this.entryType(e.ino, e.fileType);
-        const name = decodeName(e.name, 'utf8') as string;
+        const name = decodeName(e, 'utf8') as string;
         out.push(new Ext4Dirent(name, cur.path, type));
         if (recursive && type === EXT4_FT_DIR) {
           noCycle(seen, cur.dir, e.ino);
