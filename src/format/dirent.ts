@@ -22,6 +22,7 @@
 import { corrupted } from '../base/errors.js';
 import { assert } from '../base/assert.js';
 import { crc32c } from './crc32c.js';
+import { readU16LE, readU32LE, writeU16LE, writeU32LE } from './le.js';
 
 export const EXT4_FT_UNKNOWN = 0;
 export const EXT4_FT_REG_FILE = 1;
@@ -77,22 +78,6 @@ export interface DirBlockOptions {
   inodesCount?: number;
 }
 
-function u16(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
 
 /** Bytes an entry with an n-byte name needs: round_up(8 + n, 4) (ext4_dir_rec_len without casefold hashes). */
 export function dirEntrySize(nameLen: number): number {
@@ -146,8 +131,8 @@ export function parseDirRegion(
   let off = start;
   while (off < end) {
     if (end - off < DIRENT_HEADER_SIZE + 4) throw dirFail(where, off, `only ${end - off} bytes left, too few for an entry`);
-    const inode = u32(buf, off);
-    const recLen = recLenFromDisk(u16(buf, off + 4), blockSize);
+    const inode = readU32LE(buf, off);
+    const recLen = recLenFromDisk(readU16LE(buf, off + 4), blockSize);
     const nameLen = buf[off + 6];
     const fileType = opts.hasFileType ? buf[off + 7] : 0;
     if (recLen < dirEntrySize(1)) throw dirFail(where, off, `rec_len ${recLen} is smaller than the minimum 12`);
@@ -200,8 +185,8 @@ export function hasDirTail(block: Uint8Array): boolean {
   if (block.length < DIR_TAIL_SIZE) return false;
   const t = block.length - DIR_TAIL_SIZE;
   return (
-    u32(block, t) === 0 &&
-    recLenFromDisk(u16(block, t + 4), block.length) === DIR_TAIL_SIZE &&
+    readU32LE(block, t) === 0 &&
+    recLenFromDisk(readU16LE(block, t + 4), block.length) === DIR_TAIL_SIZE &&
     block[t + 6] === 0 &&
     block[t + 7] === EXT4_FT_DIR_CSUM
   );
@@ -216,7 +201,7 @@ export function dirBlockTailChecksum(inodeSeed: number, block: Uint8Array): numb
 /** True when the block has a tail and its det_checksum matches. */
 export function verifyDirBlock(inodeSeed: number, block: Uint8Array): boolean {
   if (!hasDirTail(block)) return false;
-  return u32(block, block.length - 4) === dirBlockTailChecksum(inodeSeed, block);
+  return readU32LE(block, block.length - 4) === dirBlockTailChecksum(inodeSeed, block);
 }
 
 /**
@@ -230,8 +215,8 @@ export function encodeDirEntry(
   const nameLen = e.nameLen ?? e.name.length;
   assert(nameLen <= EXT4_NAME_LEN && nameLen <= e.name.length, `name length ${nameLen}`);
   assert(e.recLen >= dirEntrySize(nameLen) && offset + e.recLen <= buf.length, `rec_len ${e.recLen} at ${offset}`);
-  put32(buf, offset, e.inode);
-  put16(buf, offset + 4, recLenToDisk(e.recLen, buf.length));
+  writeU32LE(buf, offset, e.inode);
+  writeU16LE(buf, offset + 4, recLenToDisk(e.recLen, buf.length));
   buf[offset + 6] = nameLen;
   buf[offset + 7] = e.fileType;
   buf.set(e.name.subarray(0, nameLen), offset + DIRENT_HEADER_SIZE);
@@ -240,11 +225,11 @@ export function encodeDirEntry(
 /** Writes the 12-byte checksum tail at the end of the block. */
 export function writeDirTail(block: Uint8Array, csum: number): void {
   const t = block.length - DIR_TAIL_SIZE;
-  put32(block, t, 0);
-  put16(block, t + 4, recLenToDisk(DIR_TAIL_SIZE, block.length));
+  writeU32LE(block, t, 0);
+  writeU16LE(block, t + 4, recLenToDisk(DIR_TAIL_SIZE, block.length));
   block[t + 6] = 0;
   block[t + 7] = EXT4_FT_DIR_CSUM;
-  put32(block, t + 8, csum);
+  writeU32LE(block, t + 8, csum);
 }
 
 /** Computes the checksum of the block and writes the tail. */

@@ -18,6 +18,7 @@
 import { corrupted } from '../base/errors.js';
 import { assert } from '../base/assert.js';
 import { crc32c } from './crc32c.js';
+import { readU16LE, readU32LE, writeU16LE, writeU32LE } from './le.js';
 
 /** eh_magic */
 export const EXT4_EXT_MAGIC = 0xf30a;
@@ -76,22 +77,6 @@ export interface ExtentNodeWhere {
 
 const TWO_32 = 0x1_0000_0000;
 
-function u16(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
 
 /** How many slots fit in a node buffer: 4 in i_block, (blocksize - 12) / 12 in a block. */
 export function extentNodeCapacity(bufLength: number): number {
@@ -106,7 +91,7 @@ export function extentTailOffset(header: Pick<ExtentHeader, 'max'>): number {
 /** Reads the header without validating it. */
 export function readExtentHeader(buf: Uint8Array): ExtentHeader {
   assert(buf.length >= EXTENT_HEADER_SIZE, 'extent node buffer shorter than its header');
-  return { magic: u16(buf, 0), entries: u16(buf, 2), max: u16(buf, 4), depth: u16(buf, 6), generation: u32(buf, 8) };
+  return { magic: readU16LE(buf, 0), entries: readU16LE(buf, 2), max: readU16LE(buf, 4), depth: readU16LE(buf, 6), generation: readU32LE(buf, 8) };
 }
 
 function fail(where: ExtentNodeWhere, what: string): Error {
@@ -143,9 +128,9 @@ export function decodeExtentNode(buf: Uint8Array, where: ExtentNodeWhere, maxDep
     let nextFree = 0; // first logical block not covered by the previous extent
     for (let i = 0; i < header.entries; i++) {
       const o = EXTENT_HEADER_SIZE + i * EXTENT_ENTRY_SIZE;
-      const lblk = u32(buf, o);
-      const rawLen = u16(buf, o + 4);
-      const pblk = u16(buf, o + 6) * TWO_32 + u32(buf, o + 8);
+      const lblk = readU32LE(buf, o);
+      const rawLen = readU16LE(buf, o + 4);
+      const pblk = readU16LE(buf, o + 6) * TWO_32 + readU32LE(buf, o + 8);
       const unwritten = rawLen > EXT_INIT_MAX_LEN;
       const len = unwritten ? rawLen - EXT_INIT_MAX_LEN : rawLen;
       if (len === 0) throw fail(where, `extent ${i} has length 0`);
@@ -165,8 +150,8 @@ export function decodeExtentNode(buf: Uint8Array, where: ExtentNodeWhere, maxDep
   const indexes: ExtentIndex[] = [];
   for (let i = 0; i < header.entries; i++) {
     const o = EXTENT_HEADER_SIZE + i * EXTENT_ENTRY_SIZE;
-    const lblk = u32(buf, o);
-    const pblk = u16(buf, o + 8) * TWO_32 + u32(buf, o + 4);
+    const lblk = readU32LE(buf, o);
+    const pblk = readU16LE(buf, o + 8) * TWO_32 + readU32LE(buf, o + 4);
     if (i > 0 && lblk <= indexes[i - 1].lblk) {
       throw fail(where, `index ${i} at logical ${lblk} does not follow index ${i - 1} at ${indexes[i - 1].lblk}`);
     }
@@ -187,27 +172,27 @@ export function encodeExtentNode(node: ExtentNode, buf: Uint8Array): void {
   assert(header.max >= 1 && header.max <= extentNodeCapacity(buf.length), `eh_max ${header.max} does not fit ${buf.length} bytes`);
   assert(count <= header.max, `${count} extent entries exceed eh_max ${header.max}`);
   assert((node.kind === 'leaf') === (header.depth === 0), 'extent node kind and depth disagree');
-  put16(buf, 0, EXT4_EXT_MAGIC);
-  put16(buf, 2, count);
-  put16(buf, 4, header.max);
-  put16(buf, 6, header.depth);
-  put32(buf, 8, header.generation);
+  writeU16LE(buf, 0, EXT4_EXT_MAGIC);
+  writeU16LE(buf, 2, count);
+  writeU16LE(buf, 4, header.max);
+  writeU16LE(buf, 6, header.depth);
+  writeU32LE(buf, 8, header.generation);
   for (let i = 0; i < count; i++) {
     const o = EXTENT_HEADER_SIZE + i * EXTENT_ENTRY_SIZE;
     if (node.kind === 'leaf') {
       const e = node.leaves[i];
       const maxLen = e.unwritten ? EXT_UNWRITTEN_MAX_LEN : EXT_INIT_MAX_LEN;
       assert(e.len >= 1 && e.len <= maxLen, `extent length ${e.len} out of range`);
-      put32(buf, o, e.lblk);
-      put16(buf, o + 4, e.unwritten ? e.len + EXT_INIT_MAX_LEN : e.len);
-      put16(buf, o + 6, Math.floor(e.pblk / TWO_32));
-      put32(buf, o + 8, e.pblk % TWO_32);
+      writeU32LE(buf, o, e.lblk);
+      writeU16LE(buf, o + 4, e.unwritten ? e.len + EXT_INIT_MAX_LEN : e.len);
+      writeU16LE(buf, o + 6, Math.floor(e.pblk / TWO_32));
+      writeU32LE(buf, o + 8, e.pblk % TWO_32);
     } else {
       const e = node.indexes[i];
-      put32(buf, o, e.lblk);
-      put32(buf, o + 4, e.pblk % TWO_32);
-      put16(buf, o + 8, Math.floor(e.pblk / TWO_32));
-      put16(buf, o + 10, 0);
+      writeU32LE(buf, o, e.lblk);
+      writeU32LE(buf, o + 4, e.pblk % TWO_32);
+      writeU16LE(buf, o + 8, Math.floor(e.pblk / TWO_32));
+      writeU16LE(buf, o + 10, 0);
     }
   }
   buf.fill(0, EXTENT_HEADER_SIZE + count * EXTENT_ENTRY_SIZE, extentTailOffset(header));
@@ -226,10 +211,10 @@ export function verifyExtentBlock(inodeSeed: number, block: Uint8Array): boolean
   const header = readExtentHeader(block);
   const tail = extentTailOffset(header);
   if (header.magic !== EXT4_EXT_MAGIC || tail + 4 > block.length) return false;
-  return u32(block, tail) === crc32c(inodeSeed, block, 0, tail);
+  return readU32LE(block, tail) === crc32c(inodeSeed, block, 0, tail);
 }
 
 /** Computes and stores et_checksum. */
 export function writeExtentBlockChecksum(inodeSeed: number, block: Uint8Array): void {
-  put32(block, extentTailOffset(readExtentHeader(block)), extentBlockChecksum(inodeSeed, block));
+  writeU32LE(block, extentTailOffset(readExtentHeader(block)), extentBlockChecksum(inodeSeed, block));
 }

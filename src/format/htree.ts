@@ -29,6 +29,7 @@ import { assert } from '../base/assert.js';
 import { crc32c } from './crc32c.js';
 import { recLenFromDisk, recLenToDisk } from './dirent.js';
 import { DX_HASH_HALF_MD4, DX_HASH_LEGACY, DX_HASH_SIPHASH, DX_HASH_TEA } from './dirhash.js';
+import { readU16LE, readU32LE, writeU16LE, writeU32LE } from './le.js';
 
 /** Offset of dx_countlimit in a root and in a node. */
 export const DX_ROOT_COUNT_OFFSET = 32;
@@ -101,22 +102,6 @@ export interface DxRootOptions extends DxOptions {
   largeDir: boolean;
 }
 
-function u16(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
 
 /** Entry slots in a root block (dx_root_limit): after ".", "..", and dx_root_info, less the tail. */
 export function dxRootLimit(blockSize: number, hasTail: boolean): number {
@@ -138,15 +123,15 @@ function dxFail(where: DxWhere, kind: string, what: string): Error {
 function decodeEntries(
   block: Uint8Array, countOffset: number, expectedLimit: number, where: DxWhere, kind: string, opts: DxOptions,
 ): { entries: DxEntry[]; limit: number; count: number } {
-  const limit = u16(block, countOffset);
-  const count = u16(block, countOffset + 2);
+  const limit = readU16LE(block, countOffset);
+  const count = readU16LE(block, countOffset + 2);
   if (limit !== expectedLimit) throw dxFail(where, kind, `limit ${limit}, expected ${expectedLimit}`);
   if (count === 0 || count > limit) throw dxFail(where, kind, `count ${count} not in 1..${limit}`);
   const entries: DxEntry[] = [];
   for (let i = 0; i < count; i++) {
     const o = countOffset + i * DX_ENTRY_SIZE;
-    const hash = i === 0 ? 0 : u32(block, o);
-    const child = u32(block, o + 4);
+    const hash = i === 0 ? 0 : readU32LE(block, o);
+    const child = readU32LE(block, o + 4);
     // Block 0 is the root: pointing back at it would make a cycle.
     if (child === 0) throw dxFail(where, kind, `entry ${i} points to block 0`);
     if (opts.dirBlocks !== undefined && child >= opts.dirBlocks) {
@@ -165,13 +150,13 @@ export function decodeDxRoot(block: Uint8Array, where: DxWhere, opts: DxRootOpti
   const bs = block.length;
   const w = { ...where, lblk: where.lblk ?? 0 };
   if (bs < 1024) throw dxFail(w, 'root', `block of ${bs} bytes`);
-  const dotLen = recLenFromDisk(u16(block, 4), bs);
+  const dotLen = recLenFromDisk(readU16LE(block, 4), bs);
   if (block[6] !== 1 || block[8] !== 0x2e || dotLen !== 12) throw dxFail(w, 'root', '"." entry malformed');
-  const dotdotLen = recLenFromDisk(u16(block, 16), bs);
+  const dotdotLen = recLenFromDisk(readU16LE(block, 16), bs);
   if (block[18] !== 2 || block[20] !== 0x2e || block[21] !== 0x2e || dotdotLen !== bs - 12) {
     throw dxFail(w, 'root', '".." entry malformed');
   }
-  const reservedZero = u32(block, 24);
+  const reservedZero = readU32LE(block, 24);
   const hashVersion = block[28];
   const infoLength = block[29];
   const indirectLevels = block[30];
@@ -186,8 +171,8 @@ export function decodeDxRoot(block: Uint8Array, where: DxWhere, opts: DxRootOpti
   if (unusedFlags & DX_FLAG_INCOMPAT) throw dxFail(w, 'root', `unsupported flags 0x${unusedFlags.toString(16)}`);
   const e = decodeEntries(block, DX_ROOT_COUNT_OFFSET, dxRootLimit(bs, opts.hasTail), w, 'root', opts);
   return {
-    dotInode: u32(block, 0), dotFileType: block[7],
-    dotdotInode: u32(block, 12), dotdotFileType: block[19],
+    dotInode: readU32LE(block, 0), dotFileType: block[7],
+    dotdotInode: readU32LE(block, 12), dotdotFileType: block[19],
     hashVersion, indirectLevels, unusedFlags,
     ...e, countOffset: DX_ROOT_COUNT_OFFSET,
   };
@@ -197,7 +182,7 @@ export function decodeDxRoot(block: Uint8Array, where: DxWhere, opts: DxRootOpti
 export function isDxNodeBlock(block: Uint8Array): boolean {
   // An empty leaf block of a directory without checksums looks the same; only
   // the tree walk that reached the block knows which one it is.
-  return block.length >= 16 && u32(block, 0) === 0 && recLenFromDisk(u16(block, 4), block.length) === block.length && block[6] === 0;
+  return block.length >= 16 && readU32LE(block, 0) === 0 && recLenFromDisk(readU16LE(block, 4), block.length) === block.length && block[6] === 0;
 }
 
 /** Decodes and checks an interior dx_node block. */
@@ -231,11 +216,11 @@ const ZERO4 = new Uint8Array(4);
 export function dxCountOffset(block: Uint8Array): number | undefined {
   const bs = block.length;
   if (bs < 40) return undefined;
-  const first = recLenFromDisk(u16(block, 4), bs);
+  const first = recLenFromDisk(readU16LE(block, 4), bs);
   if (first === bs) return DX_NODE_COUNT_OFFSET;
   if (first !== 12) return undefined;
-  if (recLenFromDisk(u16(block, 16), bs) !== bs - 12) return undefined;
-  if (u32(block, 24) !== 0 || block[29] !== DX_ROOT_INFO_SIZE) return undefined;
+  if (recLenFromDisk(readU16LE(block, 16), bs) !== bs - 12) return undefined;
+  if (readU32LE(block, 24) !== 0 || block[29] !== DX_ROOT_INFO_SIZE) return undefined;
   return DX_ROOT_COUNT_OFFSET;
 }
 
@@ -248,20 +233,20 @@ export function dxCountOffset(block: Uint8Array): number | undefined {
 export function verifyDxBlock(inodeSeed: number, block: Uint8Array, countOffset?: number, count?: number, limit?: number): boolean {
   const at = countOffset ?? dxCountOffset(block);
   if (at === undefined || at + 4 > block.length) return false;
-  const lim = limit ?? u16(block, at);
-  const cnt = count ?? u16(block, at + 2);
+  const lim = limit ?? readU16LE(block, at);
+  const cnt = count ?? readU16LE(block, at + 2);
   const tail = at + lim * DX_ENTRY_SIZE;
   if (cnt > lim || tail + DX_TAIL_SIZE > block.length) return false;
-  return u32(block, tail + 4) === dxBlockChecksum(inodeSeed, block, at, cnt, lim);
+  return readU32LE(block, tail + 4) === dxBlockChecksum(inodeSeed, block, at, cnt, lim);
 }
 
 /** Computes and stores dt_checksum (dt_reserved is left as is, normally 0). */
 export function writeDxChecksum(inodeSeed: number, block: Uint8Array): void {
   const countOffset = dxCountOffset(block);
   assert(countOffset !== undefined, 'not a dx block');
-  const limit = u16(block, countOffset);
-  const count = u16(block, countOffset + 2);
-  put32(block, countOffset + limit * DX_ENTRY_SIZE + 4, dxBlockChecksum(inodeSeed, block, countOffset, count, limit));
+  const limit = readU16LE(block, countOffset);
+  const count = readU16LE(block, countOffset + 2);
+  writeU32LE(block, countOffset + limit * DX_ENTRY_SIZE + 4, dxBlockChecksum(inodeSeed, block, countOffset, count, limit));
 }
 
 /**
@@ -286,12 +271,12 @@ function encodeEntries(block: Uint8Array, countOffset: number, limit: number, en
   const tail = countOffset + limit * DX_ENTRY_SIZE;
   assert(tail + (hasTail ? DX_TAIL_SIZE : 0) <= block.length, 'dx entries do not fit the block');
   block.fill(0, countOffset, hasTail ? tail + DX_TAIL_SIZE : block.length);
-  put16(block, countOffset, limit);
-  put16(block, countOffset + 2, entries.length);
+  writeU16LE(block, countOffset, limit);
+  writeU16LE(block, countOffset + 2, entries.length);
   for (let i = 0; i < entries.length; i++) {
     const o = countOffset + i * DX_ENTRY_SIZE;
-    if (i > 0) put32(block, o, entries[i].hash);
-    put32(block, o + 4, entries[i].block);
+    if (i > 0) writeU32LE(block, o, entries[i].hash);
+    writeU32LE(block, o + 4, entries[i].block);
   }
 }
 
@@ -306,13 +291,13 @@ export function encodeDxRoot(
 ): void {
   const bs = block.length;
   block.fill(0, 0, DX_ROOT_COUNT_OFFSET);
-  put32(block, 0, root.dotInode);
-  put16(block, 4, recLenToDisk(12, bs));
+  writeU32LE(block, 0, root.dotInode);
+  writeU16LE(block, 4, recLenToDisk(12, bs));
   block[6] = 1;
   block[7] = root.dotFileType;
   block[8] = 0x2e;
-  put32(block, 12, root.dotdotInode);
-  put16(block, 16, recLenToDisk(bs - 12, bs));
+  writeU32LE(block, 12, root.dotdotInode);
+  writeU16LE(block, 16, recLenToDisk(bs - 12, bs));
   block[18] = 2;
   block[19] = root.dotdotFileType;
   block[20] = 0x2e;
@@ -327,6 +312,6 @@ export function encodeDxRoot(
 /** Writes a node block: the fake entry, count/limit and entries; with `hasTail`, a zeroed dx_tail. */
 export function encodeDxNode(node: Pick<DxNode, 'entries' | 'limit'>, block: Uint8Array, opts: { hasTail: boolean }): void {
   block.fill(0, 0, DX_NODE_COUNT_OFFSET);
-  put16(block, 4, recLenToDisk(block.length, block.length));
+  writeU16LE(block, 4, recLenToDisk(block.length, block.length));
   encodeEntries(block, DX_NODE_COUNT_OFFSET, node.limit, node.entries, opts.hasTail);
 }

@@ -22,6 +22,7 @@
 import { corrupted, FsError } from '../base/errors.js';
 import { assert } from '../base/assert.js';
 import { crc32c, crc32cU32 } from './crc32c.js';
+import { readU16LE, readU32LE, writeU16LE, writeU32LE } from './le.js';
 
 /** h_magic, and the in-inode header's magic */
 export const EXT4_XATTR_MAGIC = 0xea020000;
@@ -111,22 +112,6 @@ export interface XattrBlockHeader {
   checksum: number;
 }
 
-function u16(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
 
 const utf8 = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
@@ -189,7 +174,7 @@ function parseEntries(buf: Uint8Array, first: number, end: number, valueBase: nu
   let off = first;
   for (;;) {
     if (off + 4 > end) throw fail(`entry list at offset ${off} runs past the end (${end}) without its terminator`);
-    if (u32(buf, off) === 0) break;
+    if (readU32LE(buf, off) === 0) break;
     const nameLen = buf[off];
     const next = off + xattrEntrySize(nameLen);
     if (next + 4 > end) throw fail(`entry at offset ${off} runs past the end (${end})`);
@@ -199,7 +184,7 @@ function parseEntries(buf: Uint8Array, first: number, end: number, valueBase: nu
     const name = buf.slice(nameStart, nameStart + nameLen);
     entries.push({
       nameIndex, name, fullName: xattrFullName(nameIndex, name),
-      valueOffset: u16(buf, off + 2), valueInum: u32(buf, off + 4), valueSize: u32(buf, off + 8), hash: u32(buf, off + 12),
+      valueOffset: readU16LE(buf, off + 2), valueInum: readU32LE(buf, off + 4), valueSize: readU32LE(buf, off + 8), hash: readU32LE(buf, off + 12),
     });
     off = next;
   }
@@ -238,7 +223,7 @@ function parseEntries(buf: Uint8Array, first: number, end: number, valueBase: nu
 export function parseInodeXattrs(inodeBuf: Uint8Array, areaStart: number, areaEnd: number, ino: number): XattrEntry[] {
   const fail = (what: string): Error => corrupted('inode', ino, `in-inode xattrs: ${what}`);
   if (areaStart > areaEnd || areaEnd > inodeBuf.length) throw fail(`area [${areaStart}, ${areaEnd}) outside the ${inodeBuf.length}-byte inode`);
-  if (areaEnd - areaStart < XATTR_IBODY_HEADER_SIZE || u32(inodeBuf, areaStart) !== EXT4_XATTR_MAGIC) return [];
+  if (areaEnd - areaStart < XATTR_IBODY_HEADER_SIZE || readU32LE(inodeBuf, areaStart) !== EXT4_XATTR_MAGIC) return [];
   if (areaEnd - areaStart < XATTR_IBODY_HEADER_SIZE + 4) throw fail('area too small for an entry list');
   const first = areaStart + XATTR_IBODY_HEADER_SIZE;
   return parseEntries(inodeBuf, first, areaEnd, first, fail);
@@ -246,7 +231,7 @@ export function parseInodeXattrs(inodeBuf: Uint8Array, areaStart: number, areaEn
 
 export function readXattrBlockHeader(block: Uint8Array): XattrBlockHeader {
   assert(block.length >= XATTR_BLOCK_HEADER_SIZE, 'xattr block shorter than its header');
-  return { magic: u32(block, 0), refcount: u32(block, 4), blocks: u32(block, 8), hash: u32(block, 12), checksum: u32(block, 16) };
+  return { magic: readU32LE(block, 0), refcount: readU32LE(block, 4), blocks: readU32LE(block, 8), hash: readU32LE(block, 12), checksum: readU32LE(block, 16) };
 }
 
 /** Entries of an external attribute block, after checking its header and layout. */
@@ -312,11 +297,11 @@ export function xattrBlockChecksum(fsSeed: number, blockNr: number, block: Uint8
 
 export function verifyXattrBlock(fsSeed: number, blockNr: number, block: Uint8Array): boolean {
   if (block.length < XATTR_BLOCK_HEADER_SIZE) return false;
-  return u32(block, H_CHECKSUM_OFFSET) === xattrBlockChecksum(fsSeed, blockNr, block);
+  return readU32LE(block, H_CHECKSUM_OFFSET) === xattrBlockChecksum(fsSeed, blockNr, block);
 }
 
 export function writeXattrBlockChecksum(fsSeed: number, blockNr: number, block: Uint8Array): void {
-  put32(block, H_CHECKSUM_OFFSET, xattrBlockChecksum(fsSeed, blockNr, block));
+  writeU32LE(block, H_CHECKSUM_OFFSET, xattrBlockChecksum(fsSeed, blockNr, block));
 }
 
 /** Bytes the entries need: the list with its terminator, plus the padded values stored alongside. */
@@ -365,10 +350,10 @@ function layOut(buf: Uint8Array, entries: readonly XattrInput[], first: number, 
     }
     buf[off] = e.name.length;
     buf[off + 1] = e.nameIndex;
-    put16(buf, off + 2, valueOffset);
-    put32(buf, off + 4, e.valueInum ?? 0);
-    put32(buf, off + 8, size);
-    put32(buf, off + 12, hash);
+    writeU16LE(buf, off + 2, valueOffset);
+    writeU32LE(buf, off + 4, e.valueInum ?? 0);
+    writeU32LE(buf, off + 8, size);
+    writeU32LE(buf, off + 12, hash);
     buf.set(e.name, off + XATTR_ENTRY_HEADER_SIZE);
     hashes.push(hash);
     off += xattrEntrySize(e.name.length);
@@ -388,10 +373,10 @@ export function encodeXattrBlock(
 ): Uint8Array {
   const block = new Uint8Array(blockSize);
   const hashes = layOut(block, entries, XATTR_BLOCK_HEADER_SIZE, blockSize, 0, true);
-  put32(block, 0, EXT4_XATTR_MAGIC);
-  put32(block, 4, opts.refcount ?? 1);
-  put32(block, 8, 1);
-  put32(block, 12, opts.blockHash ?? xattrBlockHash(hashes.map((hash) => ({ hash }))));
+  writeU32LE(block, 0, EXT4_XATTR_MAGIC);
+  writeU32LE(block, 4, opts.refcount ?? 1);
+  writeU32LE(block, 8, 1);
+  writeU32LE(block, 12, opts.blockHash ?? xattrBlockHash(hashes.map((hash) => ({ hash }))));
   return block;
 }
 
@@ -407,7 +392,7 @@ export function encodeInodeXattrs(entries: readonly XattrInput[], area: Uint8Arr
   }
   if (area.length < XATTR_IBODY_HEADER_SIZE) throw new FsError('ENOSPC', 'no room for in-inode extended attributes');
   layOut(area, entries, XATTR_IBODY_HEADER_SIZE, area.length, XATTR_IBODY_HEADER_SIZE, false);
-  put32(area, 0, EXT4_XATTR_MAGIC);
+  writeU32LE(area, 0, EXT4_XATTR_MAGIC);
 }
 
 // ---------------------------------------------------------------------------
@@ -439,37 +424,37 @@ function isShortTag(tag: number): boolean {
 export function aclDiskToXattr(value: Uint8Array, ino?: number): Uint8Array {
   const fail = (what: string): Error =>
     ino === undefined ? corrupted('POSIX ACL', undefined, what) : corrupted('inode', ino, `POSIX ACL: ${what}`);
-  if (value.length < 4 || u32(value, 0) !== EXT4_ACL_VERSION) throw fail('bad header');
+  if (value.length < 4 || readU32LE(value, 0) !== EXT4_ACL_VERSION) throw fail('bad header');
   const out: number[][] = [];
   let off = 4;
   while (off < value.length) {
     if (off + 4 > value.length) throw fail(`truncated entry at offset ${off}`);
-    const tag = u16(value, off);
-    const perm = u16(value, off + 2);
+    const tag = readU16LE(value, off);
+    const perm = readU16LE(value, off + 2);
     if (isShortTag(tag)) {
       out.push([tag, perm, ACL_UNDEFINED_ID]);
       off += 4;
     } else if (tag === ACL_USER || tag === ACL_GROUP) {
       if (off + 8 > value.length) throw fail(`truncated entry at offset ${off}`);
-      out.push([tag, perm, u32(value, off + 4)]);
+      out.push([tag, perm, readU32LE(value, off + 4)]);
       off += 8;
     } else {
       throw fail(`unknown tag 0x${tag.toString(16)} at offset ${off}`);
     }
   }
   const x = new Uint8Array(4 + 8 * out.length);
-  put32(x, 0, POSIX_ACL_XATTR_VERSION);
+  writeU32LE(x, 0, POSIX_ACL_XATTR_VERSION);
   out.forEach(([tag, perm, id], i) => {
-    put16(x, 4 + 8 * i, tag);
-    put16(x, 6 + 8 * i, perm);
-    put32(x, 8 + 8 * i, id);
+    writeU16LE(x, 4 + 8 * i, tag);
+    writeU16LE(x, 6 + 8 * i, perm);
+    writeU32LE(x, 8 + 8 * i, id);
   });
   return x;
 }
 
 /** The inverse of `aclDiskToXattr`; EINVAL for a malformed xattr value (it comes from the user). */
 export function aclXattrToDisk(value: Uint8Array): Uint8Array {
-  if (value.length < 4 || u32(value, 0) !== POSIX_ACL_XATTR_VERSION || (value.length - 4) % 8 !== 0) {
+  if (value.length < 4 || readU32LE(value, 0) !== POSIX_ACL_XATTR_VERSION || (value.length - 4) % 8 !== 0) {
     throw new FsError('EINVAL', 'invalid POSIX ACL xattr value');
   }
   const n = (value.length - 4) / 8;
@@ -477,18 +462,18 @@ export function aclXattrToDisk(value: Uint8Array): Uint8Array {
   let size = 4;
   for (let i = 0; i < n; i++) {
     const o = 4 + 8 * i;
-    const tag = u16(value, o);
+    const tag = readU16LE(value, o);
     const short = isShortTag(tag);
     if (!short && tag !== ACL_USER && tag !== ACL_GROUP) throw new FsError('EINVAL', `invalid POSIX ACL tag 0x${tag.toString(16)}`);
     const e = new Uint8Array(short ? 4 : 8);
-    put16(e, 0, tag);
-    put16(e, 2, u16(value, o + 2));
-    if (!short) put32(e, 4, u32(value, o + 4));
+    writeU16LE(e, 0, tag);
+    writeU16LE(e, 2, readU16LE(value, o + 2));
+    if (!short) writeU32LE(e, 4, readU32LE(value, o + 4));
     parts.push(e);
     size += e.length;
   }
   const disk = new Uint8Array(size);
-  put32(disk, 0, EXT4_ACL_VERSION);
+  writeU32LE(disk, 0, EXT4_ACL_VERSION);
   let off = 4;
   for (const p of parts) {
     disk.set(p, off);
