@@ -223,7 +223,7 @@ function toErrors(op: HostOpName, rows: PyErrorRow[], paths: readonly HostPath[]
 
 /**
  * Sets access and modification times to the exact nanosecond, without
- * following symlinks (a symlink's own times are set). Set times last: any
+ * following symlinks (a symlink's own times are set). Set times last: every
  * later change to a directory's entries moves its mtime again.
  */
 export async function setTimesNs(entries: readonly TimesEntry[]): Promise<HostOpError[]> {

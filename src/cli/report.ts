@@ -30,7 +30,7 @@ export function describeError(e: unknown): DescribedError {
   return { message: String(e), code: undefined };
 }
 
-/** Collects the outcome of a command: any reported error makes the exit status 1. */
+/** Collects the outcome of a command: a single reported error makes the exit status 1. */
 export class Reporter {
   failed = false;
   constructor(private readonly stderr: Writable, readonly command: string) {}
