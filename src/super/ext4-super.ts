@@ -15,12 +15,14 @@ import {
 } from '../format/superblock.js';
 import * as F from '../format/features.js';
 import { decodeGroupDesc, groupDescChecksum, groupDescBlock, type GroupDesc } from '../format/group-desc.js';
-import { checkFeatures } from './features-gate.js';
+import { checkFeatures, type RecoverMode } from './features-gate.js';
 
 export interface MountOptions {
   readOnly: boolean;
   /** Memory budget for the buffer cache, bytes. */
   cacheBytes: number;
+  /** What to do about a journal that needs recovery (features-gate.ts); default `refuse`. */
+  recover?: RecoverMode;
 }
 
 export class Ext4Super {
@@ -43,6 +45,8 @@ export class Ext4Super {
   readonly hasEaInode: boolean;
   /** Opened read-only, or forced read-only by an unknown ro_compat feature. */
   readonly readOnly: boolean;
+  /** The superblock says the journal needs replay (RECOVER); with a replayed view it is still set on disk. */
+  readonly needsRecovery: boolean;
 
   private constructor(
     readonly device: BlockDevice,
@@ -67,6 +71,7 @@ export class Ext4Super {
     this.hasDirIndex = (sb.featureCompat & F.COMPAT_DIR_INDEX) !== 0;
     this.hasEaInode = (sb.featureIncompat & F.INCOMPAT_EA_INODE) !== 0;
     this.readOnly = readOnly;
+    this.needsRecovery = (sb.featureIncompat & F.INCOMPAT_RECOVER) !== 0;
   }
 
   /** Reads and validates the superblock and group descriptors. */
@@ -79,7 +84,7 @@ export class Ext4Super {
     if ((sb.featureRoCompat & F.RO_COMPAT_METADATA_CSUM) !== 0 && !verifySuperblockChecksum(raw)) {
       throw corrupted('superblock', undefined, 'checksum does not match');
     }
-    const { forceReadOnly } = checkFeatures(sb, options.readOnly);
+    const { forceReadOnly } = checkFeatures(sb, options.readOnly, options.recover);
     const readOnly = options.readOnly || forceReadOnly;
 
     const blockSize = blockSizeOf(sb);

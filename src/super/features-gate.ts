@@ -26,14 +26,34 @@ const INCOMPAT_NAMES: ReadonlyArray<[number, string]> = [
   [F.INCOMPAT_CASEFOLD, 'casefold'],
 ];
 
-export function checkFeatures(sb: Superblock, readOnly: boolean): { forceReadOnly: boolean } {
+/**
+ * How to treat the RECOVER flag (the journal holds transactions that were
+ * never written home):
+ *  - `refuse`: the device shows the filesystem as it is on disk, which is
+ *    not consistent: refuse to mount it;
+ *  - `before-replay`: a read-only mount made only to read the journal
+ *    (jbd2 does the same: the journal inode is read before recovery);
+ *  - `replayed`: the device already shows the replayed filesystem (read-only
+ *    replay in memory); the flag stays set in the superblock because nothing
+ *    was written.
+ */
+export type RecoverMode = 'refuse' | 'before-replay' | 'replayed';
+
+export function checkFeatures(sb: Superblock, readOnly: boolean, recover: RecoverMode = 'refuse'): { forceReadOnly: boolean } {
   if ((sb.featureIncompat & F.INCOMPAT_JOURNAL_DEV) !== 0) {
     throw new FsError('EINVAL', 'this is an external journal device, not a filesystem', 'mount');
   }
   if ((sb.featureIncompat & F.INCOMPAT_RECOVER) !== 0) {
-    throw new FsError('ENOTSUP',
-      'the journal needs recovery (the filesystem was not cleanly unmounted); ext4kit cannot replay journals yet: ' +
-      'run `e2fsck -fy` on the image or mount and unmount it with Linux first', 'mount');
+    if (!readOnly) {
+      throw new FsError('ENOTSUP',
+        'the journal needs recovery (the filesystem was not cleanly unmounted); ext4kit replays journals only ' +
+        'in memory for read-only opens: open with { readOnly: true }, or run `e2fsck -fy` on the image first', 'mount');
+    }
+    if (recover === 'refuse') {
+      throw new FsError('ENOTSUP',
+        'the journal needs recovery (the filesystem was not cleanly unmounted) and this mount did not replay it: ' +
+        'run `e2fsck -fy` on the image or mount and unmount it with Linux first', 'mount');
+    }
   }
   const unknown = sb.featureIncompat & ~(READABLE_INCOMPAT | F.INCOMPAT_RECOVER);
   if (unknown !== 0) {

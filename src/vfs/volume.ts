@@ -6,8 +6,14 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { OffsetDevice, ReadOnlyDevice } from '../device/wrappers.js';
-import { FsError } from '../base/errors.js';
+import { corrupted, FsError } from '../base/errors.js';
 import { Ext4Super } from '../super/ext4-super.js';
+import { OverlayDevice } from '../device/overlay-device.js';
+import { InodeTable } from '../inode/inode-table.js';
+import { mapBlocks } from '../extent/map-blocks.js';
+import { InodeJournal } from '../journal/journal-blocks.js';
+import { readJournalSuperblock, recoverJournal, type RecoveryResult } from '../journal/recovery.js';
+import { INCOMPAT_JOURNAL_DEV } from '../format/features.js';
 import { featureNames } from '../format/features.js';
 import { volumeLabel, lastMountedPath, uuidString, STATE_VALID_FS, STATE_ERROR_FS } from '../format/superblock.js';
 import { Mounted } from './mounted.js';
@@ -88,11 +94,49 @@ export async function openVolume(target: string | BlockDevice, options: OpenVolu
       device = new OffsetDevice(device, options.offset ?? 0, options.length);
     }
     device = new ReadOnlyDevice(device);
-    const fs = await Ext4Super.mount(device, { readOnly: true, cacheBytes: options.cacheBytes ?? DEFAULT_CACHE_BYTES });
+    const fs = await mountReplayed(device, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     return new Ext4Volume(new Mounted(fs), device, owns);
   } catch (e) {
     if (owns) await device.close();
     if (e instanceof FsError && typeof target === 'string') e.withContext('open', target);
     throw e;
   }
+}
+
+/**
+ * Mounts read-only. If the journal needs recovery, replays it in memory
+ * first (like Linux's read-only mount, but without writing the replay
+ * home): a first mount of the on-disk state reads the journal inode, the
+ * replayed blocks are laid over the device, and the filesystem is mounted
+ * again through that overlay, so everything (the superblock and group
+ * descriptors included, which the journal may hold newer copies of) is
+ * read as it is after replay.
+ */
+async function mountReplayed(device: BlockDevice, cacheBytes: number): Promise<Ext4Super> {
+  const before = await Ext4Super.mount(device, { readOnly: true, cacheBytes, recover: 'before-replay' });
+  if (!before.needsRecovery) return before;
+  const replay = await replayJournal(before);
+  before.cache.clear();
+  const view = replay.blocks.size === 0 ? device : new OverlayDevice(device, before.blockSize, replay.blocks);
+  return Ext4Super.mount(view, { readOnly: true, cacheBytes, recover: 'replayed' });
+}
+
+/** Reads the internal journal (inode s_journal_inum) and runs jbd2's recovery over it. */
+export async function replayJournal(fs: Ext4Super): Promise<RecoveryResult> {
+  const sb = fs.sb;
+  if (sb.journalInum === 0) {
+    const what = sb.journalDev !== 0 || (sb.featureIncompat & INCOMPAT_JOURNAL_DEV) !== 0 ? 'an external journal device' : 'no journal inode';
+    throw new FsError('ENOTSUP', `the journal needs recovery but it is on ${what}; ext4kit replays internal journals only`, 'mount');
+  }
+  const inode = await new InodeTable(fs).get(sb.journalInum);
+  const bs = fs.blockSize;
+  const journal = new InodeJournal(fs.device, bs, Math.floor(inode.size / bs), async (jblk) => {
+    const m = await mapBlocks(fs, inode, jblk);
+    if (m.state !== 'written') {
+      throw corrupted('journal inode', sb.journalInum, `block ${jblk} of the journal is ${m.state === 'hole' ? 'a hole' : 'unwritten'}`);
+    }
+    return { jblk: m.lblk, pblk: m.pblk, len: m.len };
+  });
+  const jsb = await readJournalSuperblock(journal, bs);
+  return recoverJournal(journal, jsb, { fsBlocks: sb.blocksCount });
 }
