@@ -101,9 +101,13 @@ function showInstance(instance: unknown): string {
 }
 
 function stackHere(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
   const s = new Error('acquired here').stack ?? '';
-  // Drop the validator's own frames: the first lines are this file.
-  return s.split('\n').filter((l) => !l.includes('lock-validator.') && !l.includes('/sim/simulator.') && !l.includes('/sim/hooks.')).slice(1, 16).join('\n');
+  Error.stackTraceLimit = limit;
+  // Drop the simulator's own frames; keep the engine's (and the test's).
+  const own = /[/\\]src[/\\]sim[/\\](lock-validator|hooks|simulator)\.[jt]s/;
+  return s.split('\n').slice(1).filter((l) => !own.test(l)).slice(0, 16).join('\n');
 }
 
 function indent(s: string): string {
