@@ -119,6 +119,17 @@ describe('scheduler: deadlock detection', () => {
   });
 });
 
+describe('scheduler: livelock', () => {
+  it('stops after maxSteps with the seed and the spinning task named', async () => {
+    const err = await withSimulator({ seed: 8, maxSteps: 200 }, async (sim) => {
+      sim.spawn('spinner', async () => { for (;;) await yieldPoint('spin'); });
+      await sim.run();
+    }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SimulationError);
+    expect((err as Error).message).toMatch(/no end after 200 steps[\s\S]*spinner: ready at spin[\s\S]*seed=8/);
+  });
+});
+
 describe('scheduler: virtual time', () => {
   it('sleeps advance virtual time only when nothing else can run, in order', async () => {
     await withSimulator({ seed: 5 }, async (sim) => {

@@ -49,6 +49,17 @@ describe('SimDevice: volatile cache and flush', () => {
     expect(orders.size).toBeGreaterThan(2);
   });
 
+  it('optional per-request yield points let other tasks run between submission and completion', async () => {
+    await withSimulator({ seed: 3 }, async (sim) => {
+      const dev = sim.device({ size: 8 * SECTOR, yieldPoints: true });
+      sim.spawn('io', async () => { await dev.write(0, sector(5)); await dev.read(0, SECTOR); await dev.flush(); });
+      await sim.run();
+      const points = sim.scheduler.trace.map((e) => e.point);
+      expect(points).toEqual(expect.arrayContaining(['dev.write', 'dev.read', 'dev.flush']));
+      expect(dev.durableImage()[0]).toBe(5);
+    });
+  });
+
   it('a request after the power cut fails with EIO', async () => {
     const dev = new SimDevice({ size: 4 * SECTOR, rng: new Prng(1) });
     dev.powerCut();
