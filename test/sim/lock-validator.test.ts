@@ -125,6 +125,13 @@ describe('lock validator: order between tasks (R4)', () => {
     }), 'held-at-end');
     expect(v.message).toContain('leaky holds inode.rwsem');
   });
+  it('a background task abandoned mid-work (daemon still running) is not reported', async () => {
+    expect(await violationOf(async (sim) => {
+      sim.clock.setTimer(1, async () => { lockAcquired('folio', 9); await sim.clock.sleep(1_000_000); }, 'writeback');
+      sim.spawn('main', async () => { await sim.clock.sleep(10); });
+      await sim.run();
+    })).toBeUndefined();
+  });
 });
 
 describe('lock validator: no wait for writeback or commit under a journal handle (R3)', () => {
