@@ -152,15 +152,15 @@ class Recovery {
    */
   private async refuseFastCommit(end: number): Promise<void> {
     if (journalFastCommitBlocks(this.jsb) === 0) return;
-    // jbd2 puts the area's first block one past the log's end; look at both to be safe.
-    for (const jblk of [this.last, this.last + 1]) {
-      if (jblk >= this.jsb.maxLen) continue;
-      const b = await this.src.read(jblk);
-      if (readU16LE(b, 0) === EXT4_FC_TAG_HEAD && readU32LE(b, 8) === end) {
-        throw new FsError('ENOTSUP',
-          'the journal holds fast-commit blocks to replay; ext4kit cannot replay fast commits: ' +
-          'run `e2fsck -fy` on the image or mount it with Linux first', 'mount');
-      }
+    // jbd2 starts the area one block past the log's end (j_fc_first = j_last + 1;
+    // block j_last itself stays unused), as a kernel-written journal shows.
+    const jblk = this.last + 1;
+    if (jblk >= this.jsb.maxLen) return;
+    const b = await this.src.read(jblk);
+    if (readU16LE(b, 0) === EXT4_FC_TAG_HEAD && readU32LE(b, 8) === end) {
+      throw new FsError('ENOTSUP',
+        'the journal holds fast-commit blocks to replay; ext4kit cannot replay fast commits: ' +
+        'run `e2fsck -fy` on the image or mount it with Linux first', 'mount');
     }
   }
 

@@ -18,11 +18,11 @@ import { setJournalSuperblockChecksum, verifyJournalSuperblockChecksum, decodeJo
 import { writeU32BE } from '../../src/format/le.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
-import { debugfs, dumpe2fs, readRange, writeRange } from '../helpers/debugfs.js';
+import { dumpe2fs, readRange, writeRange } from '../helpers/debugfs.js';
 import { runChecked } from '../helpers/run.js';
 import { expectFsckClean } from '../helpers/fsck.js';
 import { Rng } from '../helpers/prng.js';
-import { blocksDifferingFrom, e2fsckReplayedCopy, imageBlock, replayImage, sha256File } from './journal-helpers.js';
+import { blocksDifferingFrom, e2fsckReplayedCopy, imageBlock, journalBlocks, replayImage, sha256File } from './journal-helpers.js';
 
 const tmp = useTmpDir('journal-debugfs');
 const BS = 4096;
@@ -155,17 +155,6 @@ describe('journals written by debugfs', () => {
     }
   });
 });
-
-/** Physical blocks of the journal inode, from debugfs's extent listing. */
-async function journalBlocks(img: string): Promise<number[]> {
-  const out = await debugfs(img, 'ex <8>');
-  const pblks: number[] = [];
-  for (const m of out.matchAll(/^\s*\d+\/\s*\d+\s+\d+\/\s*\d+\s+(\d+)\s+-\s+(\d+)\s+(\d+)\s+-\s+(\d+)/gm)) {
-    const [l0, l1, p0] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    for (let l = l0; l <= l1; l++) pblks[l] = p0 + (l - l0);
-  }
-  return pblks;
-}
 
 /** Moves journal block j (in the log area) to first + ((j - first + shift) mod logLen) and s_start with it. */
 async function rotateLog(img: string, shift: number): Promise<void> {

@@ -10,6 +10,7 @@ import { Ext4Super } from '../../src/super/ext4-super.js';
 import { replayJournal } from '../../src/vfs/volume.js';
 import type { RecoveryResult } from '../../src/journal/recovery.js';
 import { runCommand, TOOL_ENV } from '../helpers/run.js';
+import { debugfs } from '../helpers/debugfs.js';
 
 export function sha256File(p: string): string {
   return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
@@ -54,3 +55,15 @@ export function blocksDifferingFrom(result: RecoveryResult, oracleImg: string, b
   }
   return bad.sort((a, b) => a - b);
 }
+
+/** Physical blocks of the journal inode, from debugfs's extent listing. */
+export async function journalBlocks(img: string): Promise<number[]> {
+  const out = await debugfs(img, 'ex <8>');
+  const pblks: number[] = [];
+  for (const m of out.matchAll(/^\s*\d+\/\s*\d+\s+\d+\/\s*\d+\s+(\d+)\s+-\s+(\d+)\s+(\d+)\s+-\s+(\d+)/gm)) {
+    const [l0, l1, p0] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    for (let l = l0; l <= l1; l++) pblks[l] = p0 + (l - l0);
+  }
+  return pblks;
+}
+

@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { openVolume } from '../../src/index.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
-import { dumpe2fs } from '../helpers/debugfs.js';
+import { debugfs, dumpe2fs } from '../helpers/debugfs.js';
 import { canLoopMount, describeLoopSkip, mountImage } from '../helpers/loop.js';
 import { runChecked } from '../helpers/run.js';
 import { expectFsckClean } from '../helpers/fsck.js';
@@ -145,3 +145,66 @@ async function openRawView(img: string): Promise<Map<string, string>> {
     await dev.close();
   }
 }
+
+describe.skipIf(!canLoop)('fast-commit journals written by the kernel', () => {
+  async function liveCopy(name: string, change: (m: string) => Promise<void>): Promise<string> {
+    const dir = tmp.fresh(name);
+    const img = await mkfs(path.join(dir, 'live.img'), { size: '64M', args: ['-b', '4096', '-O', 'fast_commit'] });
+    const copy = path.join(dir, 'copy.img');
+    const mnt = await mountImage(img);
+    try {
+      fs.writeFileSync(`${mnt.dir}/a`, 'a\n');
+      await runChecked('sync', ['-f', mnt.dir]);
+      await change(mnt.dir);
+      fs.copyFileSync(img, copy);
+    } finally {
+      await mnt.unmount();
+    }
+    expect(await dumpe2fs(copy, ['-h'])).toMatch(/needs_recovery/);
+    return copy;
+  }
+
+  it('refuses with ENOTSUP when fast commits wait to be replayed (an fsync after the last full commit)', async () => {
+    const copy = await liveCopy('fc', async (m) => {
+      fs.writeFileSync(`${m}/b`, 'hello\n');
+      const fd = fs.openSync(`${m}/b`, 'r');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+    expect(await debugfs(copy, 'logdump')).toMatch(/tag (HEAD|INODE|ADD_RANGE)/);
+    const before = sha256File(copy);
+    await expect(openVolume(copy)).rejects.toMatchObject({ code: 'ENOTSUP', message: expect.stringContaining('fast-commit') });
+    expect(sha256File(copy)).toBe(before);
+  }, 30_000);
+
+  it('replays a fast_commit journal that holds only full commits', async () => {
+    const copy = await liveCopy('fc-full', async (m) => {
+      fs.mkdirSync(`${m}/d`);
+      fs.writeFileSync(`${m}/d/c`, 'full commit\n');
+      const fd = fs.openSync(`${m}/d`, 'r');
+      try {
+        fs.fsyncSync(fd); // a directory fsync takes a full commit (fast commits cover regular files)
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+    const vol = await openVolume(copy);
+    try {
+      const ours = await snapshotVolume(vol);
+      const oracle = `${copy}.e2fsck`;
+      expect(await e2fsckReplayedCopy(copy, oracle)).toMatch(/recovering journal/);
+      const ro = await mountImage(oracle, { readOnly: true });
+      try {
+        expect(Object.fromEntries(ours)).toEqual(Object.fromEntries(await snapshotHost(ro.dir)));
+      } finally {
+        await ro.unmount();
+      }
+      await expectFsckClean(oracle, { timeoutMs: 30_000 });
+    } finally {
+      await vol.close();
+    }
+  }, 30_000);
+});
