@@ -79,7 +79,10 @@ export interface SimDeviceOptions {
 export interface PowerCutOptions {
   /** Probability that each unflushed write survives (default 0.5). */
   keepProbability?: number;
-  /** Tear surviving multi-sector writes: each of their sectors survives on its own. */
+  /**
+   * Tear multi-sector writes: one that survives (probability keepProbability)
+   * keeps each of its sectors with probability 1/2, independently.
+   */
   torn?: boolean;
 }
 

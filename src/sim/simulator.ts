@@ -41,6 +41,7 @@ export class Simulator {
   /** The image left by a power cut made through cutPowerAtStep / powerCut. */
   crashImage: Buffer | undefined;
   private crashPlan: { step: number; dev: SimDevice; opts: PowerCutOptions } | undefined;
+  private yieldCrashPlan: { name: string; remaining: number; dev: SimDevice; opts: PowerCutOptions } | undefined;
 
   constructor(opts: SimulatorOptions) {
     this.seed = opts.seed;
@@ -67,7 +68,10 @@ export class Simulator {
   /** The hook implementation installed while the simulator is active. */
   hooks(): SimHooks {
     return {
-      yieldPoint: (name) => this.scheduler.yieldPoint(name),
+      yieldPoint: (name) => {
+        this.maybeCutAtYield(name);
+        return this.scheduler.yieldPoint(name);
+      },
       lockAcquired: (cls, inst) => this.locks.acquired(cls, inst),
       lockReleased: (cls, inst) => this.locks.released(cls, inst),
       blockOn: <T>(what: string, until: Promise<T>) => this.scheduler.blockOn(what, until),
@@ -92,6 +96,7 @@ export class Simulator {
   /** Cuts power now: keeps the device's image in `crashImage` and halts the run. */
   powerCut(dev: SimDevice, opts: PowerCutOptions = {}): Buffer {
     this.crashPlan = undefined;
+    this.yieldCrashPlan = undefined;
     const image = dev.powerCut(opts);
     this.crashImage = image;
     this.scheduler.halt(`power cut at step ${this.scheduler.stepCount}`);
@@ -101,6 +106,23 @@ export class Simulator {
   /** Cuts power right after scheduler step `step` (see the trace for step numbers). */
   cutPowerAtStep(step: number, dev: SimDevice, opts: PowerCutOptions = {}): void {
     this.crashPlan = { step, dev, opts };
+  }
+
+  /**
+   * Cuts power the moment a task reaches yield point `name` for the
+   * `occurrence`-th time (1 = the first), before anything else runs: the
+   * precise "crash between these two writes" of a crash test.
+   */
+  cutPowerAtYield(name: string, dev: SimDevice, opts: PowerCutOptions & { occurrence?: number } = {}): void {
+    this.yieldCrashPlan = { name, remaining: opts.occurrence ?? 1, dev, opts };
+  }
+
+  private maybeCutAtYield(name: string): void {
+    const plan = this.yieldCrashPlan;
+    if (plan === undefined || plan.name !== name || this.scheduler.current() === undefined) return;
+    if (--plan.remaining > 0) return;
+    this.yieldCrashPlan = undefined;
+    this.powerCut(plan.dev, plan.opts);
   }
 
   /** Wraps any error as a SimulationError naming the seed. */

@@ -77,6 +77,22 @@ describe('crash at a chosen step', () => {
     }
   });
 
+  it('cutPowerAtYield crashes exactly when a task reaches the named point', async () => {
+    for (const seed of seedRange(1, 10)) {
+      await withSimulator({ seed }, async (sim) => {
+        const dev = sim.device({ size: 16 * SECTOR });
+        sim.spawn('append0', () => appendRecord(dev, 0, false));
+        sim.cutPowerAtYield('between-data-and-commit', dev, { keepProbability: 0 });
+        await sim.run();
+        expect(sim.scheduler.halted).toBe(true);
+        // Data written but never flushed, commit never written: nothing survives.
+        const image = sim.crashImage!;
+        expect(findStale(image.subarray(0, SECTOR), 1)[0]?.sector).toBe(0);
+        expect(image[SECTOR]).not.toBe(0xc0);
+      });
+    }
+  });
+
   it('without it, some seed and crash point exposes stale data, named with its seed', async () => {
     let failure: Error | undefined;
     outer: for (const seed of seedRange(1, 30)) {
