@@ -116,6 +116,28 @@ describe('journals written by debugfs', () => {
     await checkAgainstE2fsck(s, { revokes: true });
   });
 
+  it('checksum v2 (14-byte tags with 16-bit data checksums)', async () => {
+    const s = await fourTransactions('csum2', [], 'jo -c -v 2');
+    expect(await dumpe2fs(s.img, ['-h'])).toMatch(/Journal features:.*journal_checksum_v2/);
+    await checkAgainstE2fsck(s, { revokes: true });
+  });
+
+  it('checksum v1 (a crc32 of each transaction in its commit block)', async () => {
+    const s = await fourTransactions('csum1', ['-O', '^metadata_csum'], 'jo -c');
+    expect(await dumpe2fs(s.img, ['-h'])).toMatch(/Journal features:\s+journal_checksum journal_incompat_revoke/);
+    // debugfs gives its revoke-only transaction (the 4th: each jw above became
+    // its own transaction) a commit crc32 that does not match; e2fsck stops
+    // there, and so must we.
+    const { result } = await replayImage(s.img);
+    const oracle = s.img + '.e2fsck';
+    expect(await e2fsckReplayedCopy(s.img, oracle)).toMatch(/Journal transaction 4 was corrupt, replay was aborted/);
+    expect(result.endSequence).toBe(4);
+    expect(result.transactions).toBe(3);
+    expect(blocksDifferingFrom(result, oracle, BS)).toEqual([]);
+    expect([...result.blocks.keys()].sort()).toEqual([2000, 2001, 2002, 2003]);
+    await expectFsckClean(oracle, { timeoutMs: 30_000 });
+  });
+
   it('32-bit tags (no 64bit feature)', async () => {
     const s = await fourTransactions('tags32', ['-O', '^64bit'], 'jo');
     expect(await dumpe2fs(s.img, ['-h'])).not.toMatch(/Journal features:.*journal_64bit/);
