@@ -239,34 +239,39 @@ class Recovery {
         }
 
         case JBD2_COMMIT_BLOCK: {
-          if (pass !== SCAN) {
-            next = (next + 1) >>> 0;
-            continue;
-          }
           const c = decodeCommitBlock(block);
-          let bad = false;
-          if (f.csumV1) {
-            if (this.endTransaction !== undefined) continue;
-            const matches = crc32Sum === c.checksum && c.checksumType === JBD2_CRC32_CHKSUM && c.checksumSize === 4;
-            const unused = c.checksumType === 0 && c.checksumSize === 0 && c.checksum === 0;
-            bad = !matches && !unused;
-            crc32Sum = 0xffffffff;
-          }
-          if (bad || !verifyCommitBlock(f, block)) {
-            if (commitTime < lastCommitTime) break scan;
-            // The transaction never finished committing: the log ends before it.
-            this.endTransaction = next;
-            // jbd2 leaves the block-type switch here and reads on; the next block has another sequence.
-            if (!this.asyncCommit) continue;
-          }
           commitTime = c.commitSec;
           if (needCheckCommitTime) {
-            // A bad descriptor or revoke checksum inside a transaction whose commit is
-            // newer than the last one is real corruption; an older commit means stale log.
+            // A descriptor or revoke block of this transaction failed its checksum (only
+            // SCAN sets this). A commit at least as new as the last one means the log
+            // itself is damaged; an older one means we ran into stale blocks of an
+            // earlier use of the log, which simply ends it.
             if (commitTime >= lastCommitTime) {
               throw corrupted('journal transaction', next, 'a descriptor or revoke block checksum does not match');
             }
             break scan;
+          }
+          if (pass !== SCAN) {
+            next = (next + 1) >>> 0;
+            continue;
+          }
+          let bad = false;
+          if (f.csumV1) {
+            // jbd2 leaves the block-type switch here and reads on: the next block has another sequence.
+            if (this.endTransaction !== undefined) continue;
+            const matches = crc32Sum === c.checksum && c.checksumType === JBD2_CRC32_CHKSUM && c.checksumSize === 4;
+            const unused = c.checksumType === 0 && c.checksumSize === 0 && c.checksum === 0;
+            bad = !matches && !unused;
+            if (!bad) crc32Sum = 0xffffffff;
+          }
+          if (bad || !verifyCommitBlock(f, block)) {
+            // An older commit than the last one is stale log, not a torn commit.
+            if (commitTime < lastCommitTime) break scan;
+            // The transaction never finished committing: the log ends before it. With
+            // async commit jbd2 reads on (later transactions may still fill in nothing
+            // that is replayed: every pass stops at the end transaction).
+            this.endTransaction = next;
+            if (!this.asyncCommit) continue;
           }
           lastCommitTime = commitTime;
           next = (next + 1) >>> 0;

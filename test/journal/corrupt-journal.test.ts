@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import { isFsError } from '../../src/base/errors.js';
 import { MemoryJournal } from '../../src/journal/journal-blocks.js';
 import { readJournalSuperblock, recoverJournal, type RecoveryResult } from '../../src/journal/recovery.js';
-import { JBD2_MAGIC_NUMBER } from '../../src/format/jbd2-superblock.js';
-import { readU32BE } from '../../src/format/le.js';
+import { JBD2_DESCRIPTOR_BLOCK, JBD2_MAGIC_NUMBER, JBD2_SUPERBLOCK_V2 } from '../../src/format/jbd2-superblock.js';
+import { readU32BE, writeU32BE } from '../../src/format/le.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
 import { readRange, writeRange } from '../helpers/debugfs.js';
@@ -133,4 +133,45 @@ describe('damaged journals', () => {
       expect(outcomes.corrupt + outcomes.shorter).toBeGreaterThan(0);
     }, 60_000);
   }
+});
+
+describe('crafted logs that never end', () => {
+  /** A 64-block journal (v2 superblock, no features) whose every log block is a descriptor of transaction 5. */
+  function allDescriptors(tagFlags: number): Uint8Array {
+    const j = new Uint8Array(64 * BS);
+    writeU32BE(j, 0, JBD2_MAGIC_NUMBER);
+    writeU32BE(j, 4, JBD2_SUPERBLOCK_V2);
+    writeU32BE(j, 0x0c, BS);
+    writeU32BE(j, 0x10, 64);
+    writeU32BE(j, 0x14, 1);
+    writeU32BE(j, 0x18, 5);
+    writeU32BE(j, 0x1c, 1);
+    for (let b = 1; b < 64; b++) {
+      writeU32BE(j, b * BS, JBD2_MAGIC_NUMBER);
+      writeU32BE(j, b * BS + 4, JBD2_DESCRIPTOR_BLOCK);
+      writeU32BE(j, b * BS + 8, 5);
+      // One 8-byte tag (32-bit journal, no checksums): block 100, flags at bytes 6-7.
+      writeU32BE(j, b * BS + 12, 100);
+      writeU32BE(j, b * BS + 16, tagFlags);
+    }
+    return j;
+  }
+
+  it('a descriptor whose tags run past the log is EFSCORRUPTED', async () => {
+    // Without LAST_TAG the zeroed tag area reads as 170 tags (8 bytes each plus a 16-byte UUID).
+    await expect(recoverBytes(allDescriptors(0))).rejects.toMatchObject({ code: 'EFSCORRUPTED', message: expect.stringContaining('runs past the end') });
+  });
+
+  it('a log of descriptors without a commit, wrapping forever, stops after one lap', async () => {
+    // SAME_UUID | LAST_TAG: each descriptor covers one data block, so a lap of the
+    // 63-block log ends inside a transaction: the walk stops there instead of going round again.
+    await expect(recoverBytes(allDescriptors(0x0a))).rejects.toMatchObject({ code: 'EFSCORRUPTED', message: expect.stringContaining('runs past the end') });
+    // With an even log length the lap ends on a block boundary: nothing committed, nothing replayed.
+    const j = allDescriptors(0x0a);
+    writeU32BE(j, 0x10, 63);
+    const r = await recoverBytes(j.subarray(0, 63 * BS));
+    expect(r.transactions).toBe(0);
+    expect(r.blocks.size).toBe(0);
+    expect(r.endSequence).toBe(5);
+  });
 });
