@@ -144,6 +144,30 @@ describe('journals written by debugfs', () => {
     await checkAgainstE2fsck(s, { revokes: true });
   });
 
+  it('the superblock comes from the replay when the journal holds a newer block 0', async () => {
+    const dir = tmp.fresh('super');
+    const img = await mkfs(`${dir}/img`, { size: '32M', args: ['-b', '4096', '-L', 'before'] });
+    // A newer superblock block: the same filesystem relabelled by debugfs (checksum and all).
+    const other = `${dir}/other`;
+    fs.copyFileSync(img, other);
+    await runChecked('debugfs', ['-w', '-R', 'ssv volume_name after-replay', other], { timeoutMs: 30_000 });
+    fs.writeFileSync(`${dir}/block0`, imageBlock(other, 0, BS));
+    fs.writeFileSync(`${dir}/cmds`, `jo -c\njw -b 0 ${dir}/block0\njc\n`);
+    await runChecked('debugfs', ['-w', '-f', `${dir}/cmds`, img], { timeoutMs: 30_000 });
+    const before = sha256File(img);
+    const vol = await openVolume(img);
+    try {
+      expect(vol.info().label).toBe('after-replay');
+    } finally {
+      await vol.close();
+    }
+    expect(sha256File(img)).toBe(before);
+    const oracle = `${img}.e2fsck`;
+    expect(await e2fsckReplayedCopy(img, oracle)).toMatch(/recovering journal/);
+    expect(await dumpe2fs(oracle, ['-h'])).toMatch(/Filesystem volume name:\s+after-replay/);
+    await expectFsckClean(oracle, { timeoutMs: 30_000 });
+  });
+
   it('a log that wraps from the end of the journal back to s_first', async () => {
     // debugfs fills the log from s_first and stops when it is full; rotating
     // the log inside the journal (positions only: no checksum covers them)
