@@ -129,6 +129,8 @@ export async function replayJournal(fs: Ext4Super): Promise<RecoveryResult> {
     throw new FsError('ENOTSUP', `the journal needs recovery but it is on ${what}; ext4kit replays internal journals only`, 'mount');
   }
   const inode = await new InodeTable(fs).get(sb.journalInum);
+  // As ext4_get_journal_inode insists: only a regular file can hold the log.
+  if (!inode.isReg) throw corrupted('journal inode', sb.journalInum, 'is not a regular file');
   const bs = fs.blockSize;
   const journal = new InodeJournal(fs.device, bs, Math.floor(inode.size / bs), async (jblk) => {
     const m = await mapBlocks(fs, inode, jblk);
