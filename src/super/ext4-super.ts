@@ -11,7 +11,7 @@ import { BufferCache } from '../cache/buffer-cache.js';
 import { corrupted, FsError } from '../base/errors.js';
 import {
   decodeSuperblock, verifySuperblockChecksum, blockSizeOf, groupCountOf, descSizeOf, fsChecksumSeed,
-  SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock,
+  SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock, inodeSizeOf,
 } from '../format/superblock.js';
 import * as F from '../format/features.js';
 import { decodeGroupDesc, groupDescChecksum, groupDescBlock, type GroupDesc } from '../format/group-desc.js';
@@ -58,7 +58,8 @@ export class Ext4Super {
     this.blockSize = blockSizeOf(sb);
     this.groupCount = groups.length;
     this.inodesPerGroup = sb.inodesPerGroup;
-    this.inodeSize = sb.inodeSize;
+    // Revision 0 filesystems have fixed 128-byte inodes whatever s_inode_size says.
+    this.inodeSize = inodeSizeOf(sb);
     this.descSize = descSizeOf(sb);
     this.csumSeed = fsChecksumSeed(sb);
     this.metadataCsum = (sb.featureRoCompat & F.RO_COMPAT_METADATA_CSUM) !== 0;
@@ -155,7 +156,7 @@ async function readGroupDescs(sb: Superblock, cache: BufferCache, groupCount: nu
 
 /** The bitmaps and inode table a descriptor names must lie inside the filesystem. */
 function checkGroupLayout(sb: Superblock, group: number, gd: GroupDesc, blockSize: number): void {
-  const itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / blockSize);
+  const itableBlocks = Math.ceil((sb.inodesPerGroup * inodeSizeOf(sb)) / blockSize);
   const inside = (b: number, n: number): boolean => b >= sb.firstDataBlock && b + n <= sb.blocksCount;
   if (!inside(gd.blockBitmap, 1)) throw corrupted('group descriptor', group, `block bitmap at ${gd.blockBitmap} is outside the filesystem`);
   if (!inside(gd.inodeBitmap, 1)) throw corrupted('group descriptor', group, `inode bitmap at ${gd.inodeBitmap} is outside the filesystem`);
