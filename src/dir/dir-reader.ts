@@ -33,17 +33,19 @@ export interface DirEntryInfo {
   fileType: number;
 }
 
-/** Names cached by the directory-entry cache. */
-const DCACHE_NAMES = 262144;
+/** Default number of names the directory-entry cache holds. */
+export const DCACHE_NAMES = 262144;
 
 function isDotOrDotDot(name: Uint8Array): boolean {
   return (name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e);
 }
 
 export class DirReader {
-  private readonly dcache = new DirCache(DCACHE_NAMES);
+  private readonly dcache: DirCache;
 
-  constructor(private readonly fs: Ext4Super) {}
+  constructor(private readonly fs: Ext4Super, maxNames = DCACHE_NAMES) {
+    this.dcache = new DirCache(maxNames);
+  }
 
   /** Number of blocks the directory spans. */
   private blockCount(dir: Ext4Inode): number {

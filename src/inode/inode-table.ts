@@ -14,13 +14,15 @@ import * as I from '../format/inode.js';
 import { maxBlockMapBlocks } from '../format/indirect.js';
 import { MAX_LBLK } from '../extent/mapping.js';
 
-/** How many decoded inodes to keep; each costs about its inode size plus a few hundred bytes. */
-const INODE_CACHE_ENTRIES = 16384;
+/** Default number of decoded inodes kept; each costs about its inode size plus a few hundred bytes. */
+export const INODE_CACHE_ENTRIES = 16384;
 
 export class InodeTable {
-  private readonly cache = new ClockCache<number, Ext4Inode>(INODE_CACHE_ENTRIES);
+  private readonly cache: ClockCache<number, Ext4Inode>;
 
-  constructor(private readonly fs: Ext4Super) {}
+  constructor(private readonly fs: Ext4Super, maxEntries = INODE_CACHE_ENTRIES) {
+    this.cache = new ClockCache(maxEntries);
+  }
 
   /** The inode if it is in the cache (no I/O, no promise). */
   cached(ino: number): Ext4Inode | undefined {

@@ -23,8 +23,19 @@ export interface CachedWalk {
   path: string;
 }
 
-/** Paths remembered by the path cache. */
-const PATH_CACHE_ENTRIES = 65536;
+/**
+ * How the memory budget (OpenVolumeOptions.cacheBytes) is shared: the buffer
+ * cache counts bytes itself; the object caches get entry counts scaled from
+ * the budget by a rough size per entry, so a smaller budget shrinks them all.
+ * At the default 64 MiB: 16,384 inodes, 262,144 names, 65,536 paths.
+ */
+function cacheSizes(cacheBytes: number): { inodes: number; names: number; paths: number } {
+  return {
+    inodes: Math.max(256, Math.floor(cacheBytes / 4096)),
+    names: Math.max(4096, Math.floor(cacheBytes / 256)),
+    paths: Math.max(1024, Math.floor(cacheBytes / 1024)),
+  };
+}
 
 export class Mounted implements StatContext {
   /**
@@ -33,16 +44,18 @@ export class Mounted implements StatContext {
    * once. Sound while the namespace cannot change (read-only volumes); the
    * write path must clear it on every namespace change.
    */
-  readonly pathCache = new ClockCache<string, CachedWalk>(PATH_CACHE_ENTRIES);
+  readonly pathCache: ClockCache<string, CachedWalk>;
   readonly inodes: InodeTable;
   readonly dirs: DirReader;
   readonly reader: FileReader;
   readonly dev = nextDev++;
   readonly blockSize: number;
 
-  constructor(readonly fs: Ext4Super) {
-    this.inodes = new InodeTable(fs);
-    this.dirs = new DirReader(fs);
+  constructor(readonly fs: Ext4Super, cacheBytes: number) {
+    const sizes = cacheSizes(cacheBytes);
+    this.pathCache = new ClockCache(sizes.paths);
+    this.inodes = new InodeTable(fs, sizes.inodes);
+    this.dirs = new DirReader(fs, sizes.names);
     this.reader = new FileReader(fs);
     this.blockSize = fs.blockSize;
   }

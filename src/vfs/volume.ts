@@ -94,8 +94,9 @@ export async function openVolume(target: string | BlockDevice, options: OpenVolu
       device = new OffsetDevice(device, options.offset ?? 0, options.length);
     }
     device = new ReadOnlyDevice(device);
-    const fs = await mountReplayed(device, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    return new Ext4Volume(new Mounted(fs), device, owns);
+    const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    const fs = await mountReplayed(device, cacheBytes);
+    return new Ext4Volume(new Mounted(fs, cacheBytes), device, owns);
   } catch (e) {
     if (owns) await device.close();
     if (e instanceof FsError && typeof target === 'string') e.withContext('open', target);

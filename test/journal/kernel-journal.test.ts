@@ -144,7 +144,7 @@ async function openRawView(img: string): Promise<Map<string, string>> {
   const dev = await FileDevice.open(img, { readOnly: true });
   try {
     const fs0 = await Ext4Super.mount(dev, { readOnly: true, cacheBytes: 8 << 20, recover: 'before-replay' });
-    const promises = new Ext4Promises(new Mounted(fs0));
+    const promises = new Ext4Promises(new Mounted(fs0, 8 << 20));
     const fake = { promises } as unknown as Parameters<typeof snapshotVolume>[0];
     return await snapshotVolume(fake).catch((e: unknown) => new Map([['error', String(e)]]));
   } finally {
