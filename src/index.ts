@@ -3,7 +3,7 @@
  */
 export { openVolume } from './vfs/volume.js';
 export type {
-  Volume, VolumePromises, VolumeInfo, OpenVolumeOptions, FileHandle, Dir, Dirent, Stats, BigIntStats, StatFs,
+  Volume, VolumePromises, VolumeInfo, OpenVolumeOptions, FileHandle, Dir, Dirent, Stats, BigIntStats, StatFs, PathLike,
 } from './vfs/types.js';
 export { FsError, CorruptionError } from './base/errors.js';
 export type { BlockDevice } from './device/block-device.js';

@@ -118,6 +118,14 @@ export class DirReader {
     return this.dcache.get(dir.ino)?.get(name) ?? (await this.listedLookup(dir, bytes));
   }
 
+  /** Finds a name given as bytes (names that are not valid UTF-8 cannot be named by a string). */
+  async lookupBytes(dir: Ext4Inode, name: Uint8Array): Promise<CachedEntry | undefined> {
+    const text = nameKey(name);
+    if (text !== undefined) return this.lookup(dir, text);
+    if (this.isHtree(dir) && !dir.hasInlineData) return this.htreeLookup(dir, name);
+    return this.listedLookup(dir, name);
+  }
+
   /** Lookup by scanning when the listing was too large for the dcache. */
   private async listedLookup(dir: Ext4Inode, name: Uint8Array): Promise<CachedEntry | undefined> {
     for (const e of await this.list(dir)) {

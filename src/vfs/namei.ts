@@ -11,6 +11,7 @@ import { corrupted, FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { ROOT_INO } from '../format/inode.js';
 import type { Mounted } from './mounted.js';
+import { nameKey } from '../dir/dcache.js';
 
 const MAXSYMLINKS = 40;
 const PATH_MAX = 4096;
@@ -24,10 +25,16 @@ export interface Resolved {
   parent: Ext4Inode | undefined;
 }
 
-/** Turns what callers pass as a path into a string; other types are EINVAL as in Node. */
-export function pathString(p: unknown): string {
+/**
+ * A path as the engine takes it: a string (its UTF-8 bytes are the names, as
+ * in Node), or raw bytes for names that are not valid UTF-8.
+ */
+export type PathArg = string | Uint8Array;
+
+/** Turns what callers pass as a path (string, Buffer, file: URL) into a PathArg; other types are rejected as in Node. */
+export function pathArg(p: unknown): PathArg {
   if (typeof p === 'string') return p;
-  if (Buffer.isBuffer(p)) return p.toString('utf8');
+  if (p instanceof Uint8Array) return nameKey(p) ?? p;
   if (p instanceof URL) {
     if (p.protocol !== 'file:') throw new FsError('EINVAL', 'the URL must be of scheme file');
     return decodeURIComponent(p.pathname);
@@ -35,7 +42,14 @@ export function pathString(p: unknown): string {
   throw Object.assign(new TypeError(`The "path" argument must be of type string or an instance of Buffer or URL. Received ${typeof p}`), { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
-export async function resolve(m: Mounted, path: string, followLast: boolean): Promise<Resolved> {
+/** A path for messages (bytes that are not UTF-8 show as U+FFFD). */
+export function displayPath(p: PathArg): string {
+  return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.length).toString('utf8');
+}
+
+export async function resolve(m: Mounted, path: PathArg, followLast: boolean): Promise<Resolved> {
+  // Byte paths that are not UTF-8 are rare: walked every time, not cached.
+  if (typeof path !== 'string') return walk(m, path, followLast);
   const key = followLast ? path : `\0${path}`;
   const hit = m.pathCache.get(key);
   if (hit !== undefined) {
@@ -75,19 +89,19 @@ async function childOfCachedDir(m: Mounted, path: string, followLast: boolean): 
   return { inode, path: parentHit.path === '/' ? `/${name}` : `${parentHit.path}/${name}`, parent: dir };
 }
 
-async function walk(m: Mounted, path: string, followLast: boolean): Promise<Resolved> {
-  if (path.includes('\0')) {
-    throw Object.assign(new TypeError(`The argument 'path' must be a string without null bytes. Received ${JSON.stringify(path)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+async function walk(m: Mounted, path: PathArg, followLast: boolean): Promise<Resolved> {
+  if (typeof path === 'string' ? path.includes('\0') : path.includes(0)) {
+    throw Object.assign(new TypeError(`The argument 'path' must be a string without null bytes. Received ${JSON.stringify(displayPath(path))}`), { code: 'ERR_INVALID_ARG_VALUE' });
   }
-  if (Buffer.byteLength(path) >= PATH_MAX) throw new FsError('ENAMETOOLONG');
+  if ((typeof path === 'string' ? Buffer.byteLength(path) : path.length) >= PATH_MAX) throw new FsError('ENAMETOOLONG');
   const root = await m.inodes.get(ROOT_INO);
   // The stack of directories from the root down to the current one.
-  const stack: Array<{ inode: Ext4Inode; name: string }> = [{ inode: root, name: '' }];
+  const stack: Array<{ inode: Ext4Inode; name: Component }> = [{ inode: root, name: '' }];
   let pending = splitPath(path);
   let links = 0;
-  let mustBeDir = path.endsWith('/');
+  let mustBeDir = endsWithSlash(path);
   let current: Ext4Inode = root;
-  let currentName = '';
+  let currentName: Component = '';
   let parent: Ext4Inode | undefined;
   while (pending.length > 0) {
     const name = pending.shift()!;
@@ -100,16 +114,18 @@ async function walk(m: Mounted, path: string, followLast: boolean): Promise<Reso
       parent = stack.length > 1 ? stack[stack.length - 2].inode : undefined;
       continue;
     }
-    if (name.length > NAME_MAX / 3 && Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG');
-    const found = await m.dirs.lookup(dir, name);
+    if (typeof name === 'string' ? name.length > NAME_MAX / 3 && Buffer.byteLength(name) > NAME_MAX : name.length > NAME_MAX) {
+      throw new FsError('ENAMETOOLONG');
+    }
+    const found = typeof name === 'string' ? await m.dirs.lookup(dir, name) : await m.dirs.lookupBytes(dir, name);
     if (!found) throw new FsError('ENOENT');
     const inode = await m.inodes.get(found.ino);
     const isLast = pending.length === 0;
     if (inode.isSymlink && (!isLast || followLast || mustBeDir)) {
       if (++links > MAXSYMLINKS) throw new FsError('ELOOP');
-      const target = (await m.readlink(inode)).toString('utf8');
-      if (target.startsWith('/')) stack.length = 1;
-      if (isLast && target.endsWith('/')) mustBeDir = true;
+      const target = await m.readlink(inode);
+      if (target[0] === 0x2f) stack.length = 1;
+      if (isLast && endsWithSlash(target)) mustBeDir = true;
       pending = [...splitPath(target), ...pending];
       current = stack[stack.length - 1].inode;
       currentName = stack[stack.length - 1].name;
@@ -118,7 +134,7 @@ async function walk(m: Mounted, path: string, followLast: boolean): Promise<Reso
     }
     if (inode.isDir && stack.some((s) => s.inode.ino === inode.ino)) {
       // A directory reachable from itself: ext4 directories have exactly one parent.
-      throw corrupted('directory', dir.ino, `entry '${name}' points back to ancestor directory inode ${inode.ino} (directory cycle)`);
+      throw corrupted('directory', dir.ino, `entry '${displayPath(name)}' points back to ancestor directory inode ${inode.ino} (directory cycle)`);
     }
     parent = dir;
     current = inode;
@@ -129,12 +145,30 @@ async function walk(m: Mounted, path: string, followLast: boolean): Promise<Reso
   }
   if (mustBeDir && !current.isDir) throw new FsError('ENOTDIR');
   const top = stack[stack.length - 1];
-  const names = stack.slice(1).map((s) => s.name);
-  if (top.inode !== current) names.push(currentName);
+  const names = stack.slice(1).map((s) => displayPath(s.name));
+  if (top.inode !== current) names.push(displayPath(currentName));
   return { inode: current, path: '/' + names.join('/'), parent: current === root ? undefined : parent };
 }
 
-function splitPath(p: string): string[] {
-  return p.split('/').filter((c) => c.length > 0);
+/** A path component: a string, or raw bytes when the name is not valid UTF-8. */
+type Component = string | Uint8Array;
+
+function splitPath(p: PathArg): Component[] {
+  if (typeof p === 'string') return p.split('/').filter((c) => c.length > 0);
+  const out: Component[] = [];
+  let start = 0;
+  for (let i = 0; i <= p.length; i++) {
+    if (i === p.length || p[i] === 0x2f) {
+      if (i > start) {
+        const bytes = p.subarray(start, i);
+        out.push(nameKey(bytes) ?? bytes);
+      }
+      start = i + 1;
+    }
+  }
+  return out;
 }
 
+function endsWithSlash(p: PathArg): boolean {
+  return typeof p === 'string' ? p.endsWith('/') : p.length > 0 && p[p.length - 1] === 0x2f;
+}

@@ -8,12 +8,12 @@ import { corrupted, FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { EXT4_FT_DIR, EXT4_FT_UNKNOWN } from '../format/dirent.js';
 import type { Mounted } from './mounted.js';
-import { pathString, resolve } from './namei.js';
+import { displayPath, pathArg, resolve, type PathArg } from './namei.js';
 import { Ext4BigIntStats, Ext4Stats } from './stats.js';
 import { Ext4Dir, Ext4Dirent, fileTypeFromMode } from './dirent.js';
 import { Ext4FileHandle, checkReadFileSize } from './file-handle.js';
 import { getXattr, listXattrNames } from './xattr-ops.js';
-import type { BigIntStats, Dir, Dirent, FileHandle, StatFs, StatOptions, Stats, VolumePromises } from './types.js';
+import type { BigIntStats, Dir, Dirent, FileHandle, PathLike, StatFs, StatOptions, Stats, VolumePromises } from './types.js';
 
 const F_OK = 0;
 const W_OK = 2;
@@ -27,12 +27,12 @@ const O_TRUNC = 0o1000;
 type Encoding = BufferEncoding | 'buffer' | null | undefined;
 
 /** Wraps a call so its FsErrors carry Node's syscall and path. */
-async function call<T>(syscall: string, path: unknown, fn: (p: string) => Promise<T>): Promise<T> {
-  const p = pathString(path);
+async function call<T>(syscall: string, path: unknown, fn: (p: PathArg) => Promise<T>): Promise<T> {
+  const p = pathArg(path);
   try {
     return await fn(p);
   } catch (e) {
-    if (e instanceof FsError) throw e.withContext(syscall, p);
+    if (e instanceof FsError) throw e.withContext(syscall, displayPath(p));
     throw e;
   }
 }
@@ -74,15 +74,15 @@ export class Ext4Promises implements VolumePromises {
 
   constructor(private readonly m: Mounted) {}
 
-  stat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
-  stat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
-  stat(path: string, options?: StatOptions): Promise<Stats | BigIntStats> {
+  stat(path: PathLike, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  stat(path: PathLike, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  stat(path: PathLike, options?: StatOptions): Promise<Stats | BigIntStats> {
     return call('stat', path, async (p) => this.statOf((await resolve(this.m, p, true)).inode, options));
   }
 
-  lstat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
-  lstat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
-  lstat(path: string, options?: StatOptions): Promise<Stats | BigIntStats> {
+  lstat(path: PathLike, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  lstat(path: PathLike, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  lstat(path: PathLike, options?: StatOptions): Promise<Stats | BigIntStats> {
     return call('lstat', path, async (p) => this.statOf((await resolve(this.m, p, false)).inode, options));
   }
 
@@ -90,16 +90,16 @@ export class Ext4Promises implements VolumePromises {
     return options?.bigint ? new Ext4BigIntStats(this.m, inode) : new Ext4Stats(this.m, inode);
   }
 
-  readdir(path: string, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
-  readdir(path: string, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
-  readdir(path: string, options?: unknown): Promise<string[] | Buffer[] | Dirent[]> {
+  readdir(path: PathLike, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
+  readdir(path: PathLike, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
+  readdir(path: PathLike, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, options?: unknown): Promise<string[] | Buffer[] | Dirent[]> {
     const o = (options !== null && typeof options === 'object' ? options : {}) as { withFileTypes?: boolean; recursive?: boolean };
     const encoding = encodingOf(options);
     return call('scandir', path, async (p) => {
       const { inode } = await resolve(this.m, p, true);
       if (!inode.isDir) throw new FsError('ENOTDIR');
-      if (o.withFileTypes) return this.direntsOf(inode, p, o.recursive === true);
+      if (o.withFileTypes) return this.direntsOf(inode, displayPath(p), o.recursive === true);
       const names: Array<string | Buffer> = [];
       const queue: Array<{ dir: Ext4Inode; prefix: string }> = [{ dir: inode, prefix: '' }];
       const seen = new Set<number>([inode.ino]);
@@ -142,9 +142,9 @@ export class Ext4Promises implements VolumePromises {
     return out;
   }
 
-  readFile(path: string, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
-  readFile(path: string, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
-  readFile(path: string, options?: unknown): Promise<Buffer | string> {
+  readFile(path: PathLike, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
+  readFile(path: PathLike, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
+  readFile(path: PathLike, options?: unknown): Promise<Buffer | string> {
     const encoding = encodingOf(options);
     const flag = options !== null && typeof options === 'object' ? (options as { flag?: string }).flag : undefined;
     return call('open', path, async (p) => {
@@ -159,21 +159,21 @@ export class Ext4Promises implements VolumePromises {
     });
   }
 
-  open(path: string, flags?: string | number, _mode?: number): Promise<FileHandle> {
+  open(path: PathLike, flags?: string | number, _mode?: number): Promise<FileHandle> {
     return call('open', path, async (p) => {
       const f = parseOpenFlags(flags);
       if ((f & O_ACCMODE) !== O_RDONLY || (f & (O_CREAT | O_TRUNC)) !== 0) throw new FsError('EROFS');
       const { inode } = await resolve(this.m, p, true);
       if ((f & O_DIRECTORY) !== 0 && !inode.isDir) throw new FsError('ENOTDIR');
-      const h = new Ext4FileHandle(this.m, inode, p, (closed) => this.open_.delete(closed));
+      const h = new Ext4FileHandle(this.m, inode, displayPath(p), (closed) => this.open_.delete(closed));
       this.open_.add(h);
       return h;
     });
   }
 
-  readlink(path: string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
-  readlink(path: string, options: { encoding: 'buffer' } | 'buffer'): Promise<Buffer>;
-  readlink(path: string, options?: unknown): Promise<string | Buffer> {
+  readlink(path: PathLike, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
+  readlink(path: PathLike, options: { encoding: 'buffer' } | 'buffer'): Promise<Buffer>;
+  readlink(path: PathLike, options?: unknown): Promise<string | Buffer> {
     const encoding = encodingOf(options);
     return call('readlink', path, async (p) => {
       const { inode } = await resolve(this.m, p, false);
@@ -183,11 +183,11 @@ export class Ext4Promises implements VolumePromises {
     });
   }
 
-  realpath(path: string): Promise<string> {
+  realpath(path: PathLike): Promise<string> {
     return call('realpath', path, async (p) => (await resolve(this.m, p, true)).path);
   }
 
-  access(path: string, mode: number = F_OK): Promise<void> {
+  access(path: PathLike, mode: number = F_OK): Promise<void> {
     return call('access', path, async (p) => {
       const { inode } = await resolve(this.m, p, true);
       if ((mode & W_OK) !== 0) throw new FsError('EROFS');
@@ -196,15 +196,15 @@ export class Ext4Promises implements VolumePromises {
     });
   }
 
-  opendir(path: string): Promise<Dir> {
+  opendir(path: PathLike): Promise<Dir> {
     return call('opendir', path, async (p) => {
       const { inode } = await resolve(this.m, p, true);
       if (!inode.isDir) throw new FsError('ENOTDIR');
-      return new Ext4Dir(p, await this.direntsOf(inode, p, false));
+      return new Ext4Dir(displayPath(p), await this.direntsOf(inode, displayPath(p), false));
     });
   }
 
-  statfs(path: string): Promise<StatFs> {
+  statfs(path: PathLike): Promise<StatFs> {
     return call('statfs', path, async (p) => {
       await resolve(this.m, p, true);
       const sb = this.m.fs.sb;
@@ -215,11 +215,11 @@ export class Ext4Promises implements VolumePromises {
     });
   }
 
-  getxattr(path: string, name: string, options?: { noFollow?: boolean }): Promise<Buffer> {
+  getxattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<Buffer> {
     return call('getxattr', path, async (p) => getXattr(this.m, (await resolve(this.m, p, !options?.noFollow)).inode, name));
   }
 
-  listxattr(path: string, options?: { noFollow?: boolean }): Promise<string[]> {
+  listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]> {
     return call('listxattr', path, async (p) => listXattrNames(this.m, (await resolve(this.m, p, !options?.noFollow)).inode));
   }
 

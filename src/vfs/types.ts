@@ -66,28 +66,35 @@ export interface Dir extends AsyncIterable<Dirent> {
 
 export interface ReaddirOptions { withFileTypes?: boolean; encoding?: BufferEncoding | 'buffer' | null; recursive?: boolean }
 
-/** The `node:fs/promises`-like surface of a volume. Paths are absolute inside the image ('/' is its root). */
+/**
+ * A path inside the image ('/' is its root; relative paths start there too).
+ * A string's UTF-8 bytes are the names, as in Node; a Buffer gives the bytes
+ * exactly, for names that are not valid UTF-8.
+ */
+export type PathLike = string | Buffer | URL;
+
+/** The `node:fs/promises`-like surface of a volume. */
 export interface VolumePromises {
-  stat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
-  stat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
-  lstat(path: string, options?: StatOptions & { bigint?: false }): Promise<Stats>;
-  lstat(path: string, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
-  readdir(path: string, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
-  readdir(path: string, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
-  readFile(path: string, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
-  readFile(path: string, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
-  open(path: string, flags?: string | number, mode?: number): Promise<FileHandle>;
-  readlink(path: string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
-  readlink(path: string, options: { encoding: 'buffer' } | 'buffer'): Promise<Buffer>;
-  realpath(path: string): Promise<string>;
-  access(path: string, mode?: number): Promise<void>;
-  opendir(path: string): Promise<Dir>;
-  statfs(path: string): Promise<StatFs>;
+  stat(path: PathLike, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  stat(path: PathLike, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  lstat(path: PathLike, options?: StatOptions & { bigint?: false }): Promise<Stats>;
+  lstat(path: PathLike, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
+  readdir(path: PathLike, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
+  readdir(path: PathLike, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
+  readdir(path: PathLike, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readFile(path: PathLike, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
+  readFile(path: PathLike, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
+  open(path: PathLike, flags?: string | number, mode?: number): Promise<FileHandle>;
+  readlink(path: PathLike, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
+  readlink(path: PathLike, options: { encoding: 'buffer' } | 'buffer'): Promise<Buffer>;
+  realpath(path: PathLike): Promise<string>;
+  access(path: PathLike, mode?: number): Promise<void>;
+  opendir(path: PathLike): Promise<Dir>;
+  statfs(path: PathLike): Promise<StatFs>;
   /** Value of one extended attribute, by its full name (`user.foo`, `security.selinux`, `system.posix_acl_access`, ...). ENODATA if absent. */
-  getxattr(path: string, name: string, options?: { noFollow?: boolean }): Promise<Buffer>;
+  getxattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<Buffer>;
   /** Full names of all extended attributes (not including ext4's internal `system.data`). */
-  listxattr(path: string, options?: { noFollow?: boolean }): Promise<string[]>;
+  listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]>;
 }
 
 export interface VolumeInfo {
