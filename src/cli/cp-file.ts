@@ -9,6 +9,7 @@
  */
 import { ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { FileHandle } from '../vfs/types.js';
+import type { HostPath } from './host-ops.js';
 
 /** Up to this size, a file with no holes is read whole. */
 const SMALL_FILE = 256 * 1024;
@@ -38,7 +39,7 @@ export interface CreatedFile {
  * file is truncated and keeps its mode, as cp does; O_EXCL first tells the
  * caller which case it was, so a fresh file needs no chmod.
  */
-export function createDest(dest: string, mode: number): CreatedFile {
+export function createDest(dest: HostPath, mode: number): CreatedFile {
   try {
     return { fd: openSync(dest, 'wx', mode), created: true };
   } catch (e) {

@@ -18,7 +18,7 @@
 import { chmod, lchown, lutimes } from 'node:fs/promises';
 import { lutimesSync } from 'node:fs';
 import type { Deferred, DirFinish, TimesItem } from './cp-tree.js';
-import { replaceWithLink } from './cp-tree.js';
+import { pathKey, replaceWithLink, shown } from './cp-tree.js';
 import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from './host-ops.js';
 import type { Reporter } from './report.js';
 
@@ -45,9 +45,9 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
   const missing = new Set<string>();
   if (host && d.specials.length > 0) {
     const errors = await mknodBatch(d.specials.map((s) => ({ path: s.dest, mode: s.mode, rdev: s.rdev })));
-    reportHostErrors(report, errors, d.specials.map((s) => s.dest));
+    reportHostErrors(report, errors, d.specials.map((s) => shown(s.dest)));
     const failed = new Set(errors.map((e) => e.index));
-    for (const i of failed) missing.add(d.specials[i].dest);
+    for (const i of failed) missing.add(pathKey(d.specials[i].dest));
     if (opts.archive && opts.root) {
       for (const [i, s] of d.specials.entries()) {
         if (failed.has(i)) continue;
@@ -55,21 +55,21 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
           await lchown(s.dest, s.uid, s.gid);
           if ((s.mode & 0o6000) !== 0) await chmod(s.dest, s.mode & 0o7777);
         } catch (e) {
-          report.error(s.dest, e);
+          report.error(shown(s.dest), e);
         }
       }
     }
   } else if (d.specials.length > 0) {
     for (const s of d.specials) {
       report.fail(s.label, 'special file not copied (needs python3)', 'ENOTSUP');
-      missing.add(s.dest);
+      missing.add(pathKey(s.dest));
     }
   }
   for (const l of d.specialLinks) {
     try {
       replaceWithLink(l.target, l.dest);
     } catch (e) {
-      report.error(l.dest, e);
+      report.error(shown(l.dest), e);
     }
   }
 
@@ -88,7 +88,7 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
     try {
       await chmod(dir.dest, dir.mode);
     } catch (e) {
-      report.error(dir.dest, e);
+      report.error(shown(dir.dest), e);
     }
   }
 }
@@ -115,7 +115,7 @@ async function setAllXattrs(d: Deferred, host: boolean): Promise<void> {
 
 async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: ReadonlySet<string>, host: boolean, report: Reporter): Promise<void> {
   // A special file that could not be made has no times to set (its failure was reported).
-  const times = d.times.filter((t) => !missing.has(t.dest));
+  const times = d.times.filter((t) => !missing.has(pathKey(t.dest)));
   for (const dir of dirs) {
     if (dir.atimeNs === undefined || dir.mtimeNs === undefined) continue;
     times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label });
@@ -131,12 +131,12 @@ async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: Rea
     try {
       lutimesSync(t.dest, Number(t.atimeNs / NS), Number(t.mtimeNs / NS));
     } catch (e) {
-      report.error(t.dest, e);
+      report.error(shown(t.dest), e);
     }
   }
   if (host) {
     const errors = await setTimesNs(fine.map((t) => ({ path: t.dest, atimeNs: t.atimeNs, mtimeNs: t.mtimeNs })));
-    reportHostErrors(report, errors, fine.map((t) => t.dest));
+    reportHostErrors(report, errors, fine.map((t) => shown(t.dest)));
     return;
   }
   for (const t of fine) {
@@ -144,7 +144,7 @@ async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: Rea
       // Node takes seconds as a double: close to, not exactly, the nanosecond.
       await lutimes(t.dest, Number(t.atimeNs) / 1e9, Number(t.mtimeNs) / 1e9);
     } catch (e) {
-      report.error(t.dest, e);
+      report.error(shown(t.dest), e);
     }
   }
 }

@@ -18,13 +18,13 @@
  * system call, and the image reads between them stay asynchronous.
  */
 import { chownSync, closeSync, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { isFsError } from '../base/errors.js';
 import type { BigIntStats, Volume } from '../vfs/types.js';
 import { copyData, createDest } from './cp-file.js';
 import { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } from './format.js';
 import { TaskPool } from './pool.js';
 import type { Reporter } from './report.js';
+import type { HostPath } from './host-ops.js';
 
 export interface CopyFlags { recursive: boolean; archive: boolean }
 
@@ -32,17 +32,19 @@ export interface CopyFlags { recursive: boolean; archive: boolean }
 export interface CopyJob {
   vol: Volume;
   image: string;
-  src: string;
-  dest: string;
+  /** Path in the image: a string, or bytes below a name that is not valid UTF-8. */
+  src: HostPath;
+  /** Host path, likewise. */
+  dest: HostPath;
   /** Directory depth below the top of this copy; directories are finished deepest first. */
   depth: number;
 }
 
-export interface DirFinish { dest: string; depth: number; mode: number | undefined; atimeNs?: bigint; mtimeNs?: bigint; label: string }
-export interface SpecialNode { dest: string; mode: number; rdev: number; uid: number; gid: number; label: string }
-export interface PendingLink { target: string; dest: string; label: string }
-export interface TimesItem { dest: string; atimeNs: bigint; mtimeNs: bigint; label: string }
-export interface XattrItem { dest: string; name: string; value: Buffer }
+export interface DirFinish { dest: HostPath; depth: number; mode: number | undefined; atimeNs?: bigint; mtimeNs?: bigint; label: string }
+export interface SpecialNode { dest: HostPath; mode: number; rdev: number; uid: number; gid: number; label: string }
+export interface PendingLink { target: HostPath; dest: HostPath; label: string }
+export interface TimesItem { dest: HostPath; atimeNs: bigint; mtimeNs: bigint; label: string }
+export interface XattrItem { dest: HostPath; name: string; value: Buffer }
 
 /** The work left for the end of the copy, in the order `cp-finish.ts` applies it. */
 export interface Deferred {
@@ -55,7 +57,7 @@ export interface Deferred {
 }
 
 /** The first copy of an inode that has more names: later names become hard links to it. */
-interface LinkSlot { done: Promise<string | undefined>; special: boolean }
+interface LinkSlot { done: Promise<HostPath | undefined>; special: boolean }
 
 const POOL_SIZE = 32;
 
@@ -69,12 +71,12 @@ export class TreeCopier {
     this.root = process.getuid?.() === 0;
   }
 
-  private label(job: CopyJob): string { return `${job.image}:${job.src}`; }
+  private label(job: CopyJob): string { return `${job.image}:${shown(job.src)}`; }
 
   /** Reports a failure against the image path, or the host path when the host refused. */
   private fail(job: CopyJob, e: unknown): void {
     const hostPath = (e as { path?: unknown }).path;
-    const where = isFsError(e) ? this.label(job) : typeof hostPath === 'string' ? hostPath : job.dest;
+    const where = isFsError(e) ? this.label(job) : typeof hostPath === 'string' ? hostPath : shown(job.dest);
     this.report.error(where, e);
   }
 
@@ -127,7 +129,7 @@ export class TreeCopier {
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e;
       if (lstatSync(job.dest, { throwIfNoEntry: false })?.isDirectory() !== true) {
-        this.report.fail(job.dest, 'cannot overwrite non-directory with directory', 'ENOTDIR');
+        this.report.fail(shown(job.dest), 'cannot overwrite non-directory with directory', 'ENOTDIR');
         return;
       }
       created = false;
@@ -142,11 +144,12 @@ export class TreeCopier {
       // GNU cp -r: a new directory ends with the source's bits minus the umask (sticky kept).
       this.deferred.dirs.push({ dest: job.dest, depth: job.depth, mode: mode & 0o1777 & ~this.umask, label: this.label(job) });
     }
-    const entries = await job.vol.promises.readdir(job.src, { withFileTypes: true });
+    // Names as bytes: one that is not valid UTF-8 is carried as a Buffer path
+    // on both sides, so it is copied exactly rather than through a lossy string.
+    const entries = await job.vol.promises.readdir(job.src, { withFileTypes: true, encoding: 'buffer' });
     for (const d of entries) {
       const child: CopyJob = {
-        vol: job.vol, image: job.image, src: job.src === '/' ? `/${d.name}` : `${job.src}/${d.name}`,
-        dest: join(job.dest, d.name), depth: job.depth + 1,
+        vol: job.vol, image: job.image, src: childPath(job.src, d.name), dest: childPath(job.dest, d.name), depth: job.depth + 1,
       };
       const isFile = d.isFile();
       this.pool.add(() => this.copyEntry(child, isFile));
@@ -158,13 +161,13 @@ export class TreeCopier {
    * names wait for it and link to it. Returns the slot to settle when this
    * is the first name, `'linked'` when it was a later name and is done.
    */
-  private async claimLink(job: CopyJob, st: BigIntStats, special: boolean): Promise<((dest: string | undefined) => void) | 'linked' | undefined> {
+  private async claimLink(job: CopyJob, st: BigIntStats, special: boolean): Promise<((dest: HostPath | undefined) => void) | 'linked' | undefined> {
     if (!this.flags.archive || st.nlink < 2n) return undefined;
     const key = `${job.image}\0${st.dev}\0${st.ino}`;
     const slot = this.links.get(key);
     if (slot === undefined) {
-      let settle!: (dest: string | undefined) => void;
-      const done = new Promise<string | undefined>((resolve) => { settle = resolve; });
+      let settle!: (dest: HostPath | undefined) => void;
+      const done = new Promise<HostPath | undefined>((resolve) => { settle = resolve; });
       this.links.set(key, { done, special });
       return settle;
     }
@@ -180,7 +183,7 @@ export class TreeCopier {
 
   private async copyRegular(job: CopyJob, mayLink: boolean): Promise<void> {
     const fh = await job.vol.promises.open(job.src, 'r');
-    let settle: ((dest: string | undefined) => void) | undefined;
+    let settle: ((dest: HostPath | undefined) => void) | undefined;
     try {
       const st = await fh.stat({ bigint: true });
       if (mayLink) {
@@ -218,7 +221,8 @@ export class TreeCopier {
     const settle = await this.claimLink(job, st, false);
     if (settle === 'linked') return;
     try {
-      const target = await job.vol.promises.readlink(job.src);
+      // As bytes: a target need not be valid UTF-8 either.
+      const target = await job.vol.promises.readlink(job.src, 'buffer');
       replaceWith(job.dest, () => symlinkSync(target, job.dest));
       if (this.flags.archive) {
         if (this.root) lchownSync(job.dest, Number(st.uid), Number(st.gid));
@@ -258,7 +262,7 @@ export class TreeCopier {
 }
 
 /** Makes a new name with `make`; an existing non-directory in the way is replaced, as `cp -f` would. */
-function replaceWith(dest: string, make: () => void): void {
+function replaceWith(dest: HostPath, make: () => void): void {
   try {
     make();
   } catch (e) {
@@ -269,6 +273,31 @@ function replaceWith(dest: string, make: () => void): void {
   }
 }
 
-export function replaceWithLink(target: string, dest: string): void {
+export function replaceWithLink(target: HostPath, dest: HostPath): void {
   replaceWith(dest, () => linkSync(target, dest));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** `parent/name`, as a string when both are text, else as bytes. */
+export function childPath(parent: HostPath, name: Buffer): HostPath {
+  let text: string | undefined;
+  try {
+    text = utf8.decode(name);
+  } catch {
+    text = undefined;
+  }
+  if (typeof parent === 'string' && text !== undefined) return parent.endsWith('/') ? parent + text : `${parent}/${text}`;
+  const p = typeof parent === 'string' ? Buffer.from(parent) : parent;
+  return Buffer.concat([p, p[p.length - 1] === 0x2f ? Buffer.alloc(0) : Buffer.from('/'), name]);
+}
+
+/** A path for messages (bytes that are not UTF-8 show as U+FFFD, as in ls -N). */
+export function shown(p: HostPath): string {
+  return typeof p === 'string' ? p : p.toString('utf8');
+}
+
+/** A key that tells paths apart whether they are strings or bytes. */
+export function pathKey(p: HostPath): string {
+  return typeof p === 'string' ? p : `\0${p.toString('latin1')}`;
 }

@@ -21,8 +21,8 @@ export function fileTypeFromMode(mode: number): number {
   }
 }
 
-export class Ext4Dirent implements Dirent {
-  constructor(readonly name: string, readonly parentPath: string, private readonly fileType: number) {}
+export class Ext4Dirent<Name extends string | Buffer = string> implements Dirent<Name> {
+  constructor(readonly name: Name, readonly parentPath: string, private readonly fileType: number) {}
   get path(): string { return this.parentPath; }
   isFile(): boolean { return this.fileType === D.EXT4_FT_REG_FILE; }
   isDirectory(): boolean { return this.fileType === D.EXT4_FT_DIR; }

@@ -92,14 +92,19 @@ export class Ext4Promises implements VolumePromises {
 
   readdir(path: PathLike, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
   readdir(path: PathLike, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
-  readdir(path: PathLike, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
-  readdir(path: PathLike, options?: unknown): Promise<string[] | Buffer[] | Dirent[]> {
+  readdir(path: PathLike, options: { withFileTypes: true; encoding: 'buffer'; recursive?: boolean }): Promise<Array<Dirent<Buffer>>>;
+  readdir(path: PathLike, options: { withFileTypes: true; encoding?: BufferEncoding | null; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, options?: unknown): Promise<string[] | Buffer[] | Dirent[] | Array<Dirent<Buffer>>> {
     const o = (options !== null && typeof options === 'object' ? options : {}) as { withFileTypes?: boolean; recursive?: boolean };
     const encoding = encodingOf(options);
     return call('scandir', path, async (p) => {
       const { inode } = await resolve(this.m, p, true);
       if (!inode.isDir) throw new FsError('ENOTDIR');
-      if (o.withFileTypes) return this.direntsOf(inode, displayPath(p), o.recursive === true);
+      if (o.withFileTypes) {
+        return encoding === 'buffer'
+          ? this.direntsOf(inode, displayPath(p), o.recursive === true, true)
+          : this.direntsOf(inode, displayPath(p), o.recursive === true, false);
+      }
       const names: Array<string | Buffer> = [];
       const queue: Array<{ dir: Ext4Inode; prefix: string }> = [{ dir: inode, prefix: '' }];
       const seen = new Set<number>([inode.ino]);
@@ -123,19 +128,21 @@ export class Ext4Promises implements VolumePromises {
     return fileTypeFromMode((await this.m.inodes.get(ino)).mode);
   }
 
-  private async direntsOf(dir: Ext4Inode, path: string, recursive: boolean): Promise<Dirent[]> {
-    const out: Dirent[] = [];
+  private async direntsOf(dir: Ext4Inode, path: string, recursive: boolean, asBuffer: true): Promise<Array<Dirent<Buffer>>>;
+  private async direntsOf(dir: Ext4Inode, path: string, recursive: boolean, asBuffer: false): Promise<Dirent[]>;
+  private async direntsOf(dir: Ext4Inode, path: string, recursive: boolean, asBuffer: boolean): Promise<Array<Dirent<string | Buffer>>> {
+    const out: Array<Dirent<string | Buffer>> = [];
     const queue: Array<{ dir: Ext4Inode; path: string }> = [{ dir, path }];
     const seen = new Set<number>([dir.ino]);
     while (queue.length > 0) {
       const cur = queue.shift()!;
       for (const e of await this.m.dirs.list(cur.dir)) {
         const type = await this.entryType(e.ino, e.fileType);
-        const name = decodeName(e, 'utf8') as string;
-        out.push(new Ext4Dirent(name, cur.path, type));
+        const text = decodeName(e, 'utf8') as string;
+        out.push(new Ext4Dirent(asBuffer ? (decodeName(e, 'buffer')) : text, cur.path, type));
         if (recursive && type === EXT4_FT_DIR) {
           noCycle(seen, cur.dir, e.ino);
-          queue.push({ dir: await this.m.inodes.get(e.ino), path: cur.path.endsWith('/') ? cur.path + name : `${cur.path}/${name}` });
+          queue.push({ dir: await this.m.inodes.get(e.ino), path: cur.path.endsWith('/') ? cur.path + text : `${cur.path}/${text}` });
         }
       }
     }
@@ -200,7 +207,7 @@ export class Ext4Promises implements VolumePromises {
     return call('opendir', path, async (p) => {
       const { inode } = await resolve(this.m, p, true);
       if (!inode.isDir) throw new FsError('ENOTDIR');
-      return new Ext4Dir(displayPath(p), await this.direntsOf(inode, displayPath(p), false));
+      return new Ext4Dir(displayPath(p), await this.direntsOf(inode, displayPath(p), false, false));
     });
   }
 

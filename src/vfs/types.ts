@@ -21,9 +21,12 @@ export interface BigIntStats extends StatsBase<bigint> {
 
 export interface StatOptions { bigint?: boolean }
 
-/** Node's `fs.Dirent`: a name and its type from the directory entry (no inode read). */
-export interface Dirent {
-  name: string;
+/**
+ * Node's `fs.Dirent`: a name and its type from the directory entry (no inode
+ * read). With `encoding: 'buffer'` the name is the stored bytes.
+ */
+export interface Dirent<Name extends string | Buffer = string> {
+  name: Name;
   /** The directory that was read (Node 20 calls it `path`, later `parentPath`). */
   parentPath: string;
   path: string;
@@ -81,7 +84,8 @@ export interface VolumePromises {
   lstat(path: PathLike, options: StatOptions & { bigint: true }): Promise<BigIntStats>;
   readdir(path: PathLike, options?: { withFileTypes?: false; encoding?: BufferEncoding | null; recursive?: boolean } | BufferEncoding | null): Promise<string[]>;
   readdir(path: PathLike, options: { withFileTypes?: false; encoding: 'buffer'; recursive?: boolean } | 'buffer'): Promise<Buffer[]>;
-  readdir(path: PathLike, options: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, options: { withFileTypes: true; encoding: 'buffer'; recursive?: boolean }): Promise<Array<Dirent<Buffer>>>;
+  readdir(path: PathLike, options: { withFileTypes: true; encoding?: BufferEncoding | null; recursive?: boolean }): Promise<Dirent[]>;
   readFile(path: PathLike, options?: { encoding?: null; flag?: string } | null): Promise<Buffer>;
   readFile(path: PathLike, options: { encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
   open(path: PathLike, flags?: string | number, mode?: number): Promise<FileHandle>;

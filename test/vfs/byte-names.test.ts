@@ -14,6 +14,9 @@ import { mkfs } from '../helpers/images.js';
 import { debugfs } from '../helpers/debugfs.js';
 import { canLoopMount, withMountedImage } from '../helpers/loop.js';
 import { useTmpDir } from '../helpers/tmp.js';
+import { runChecked } from '../helpers/run.js';
+import { expectSameTree } from '../helpers/compare-tree.js';
+import { runBuiltCli } from '../cli/built-cli.js';
 
 const tmp = useTmpDir('byte-names');
 const loopOk = await canLoopMount();
@@ -64,7 +67,17 @@ describe('names that are not UTF-8', () => {
       for (const [i, n] of bigNames.entries()) {
         expect((await v.promises.readFile(Buffer.concat([b('/big/'), n]))).toString()).toBe(String(i));
       }
+      // The CLI copies them exactly: compare with GNU cp -a from the kernel's mount.
+      const ours = tmp.file('ours');
+      const r = await runBuiltCli(['cp', '-a', `${img}:/`, ours], { timeoutMs: 120_000 });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
       if (loopOk) {
+        const ref = tmp.file('kernel-copy');
+        await withMountedImage(img, { readOnly: true }, async (mnt) => {
+          await runChecked('cp', ['-a', `${mnt.dir}/.`, ref]);
+        });
+        await expectSameTree(ref, ours, { times: 'ns', owners: process.getuid?.() === 0, xattrs: true, ignore: [] });
         await withMountedImage(img, { readOnly: true }, async (mnt) => {
           const root = Buffer.from(mnt.dir);
           for (const p of [Buffer.concat([b('/'), latin1File]), Buffer.concat([b('/'), oddDir, b('/'), inner]), b('/link-', [0xc3])]) {
