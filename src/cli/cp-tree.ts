@@ -282,10 +282,21 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** `parent/name`, as a string when both are text, else as bytes. */
 export function childPath(parent: HostPath, name: Buffer): HostPath {
   let text: string | undefined;
-  try {
-    text = utf8.decode(name);
-  } catch {
-    text = undefined;
+  let ascii = true;
+  for (let i = 0; i < name.length; i++) {
+    if (name[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    text = name.toString('latin1');
+  } else {
+    try {
+      text = utf8.decode(name);
+    } catch {
+      text = undefined;
+    }
   }
   if (typeof parent === 'string' && text !== undefined) return parent.endsWith('/') ? parent + text : `${parent}/${text}`;
   const p = typeof parent === 'string' ? Buffer.from(parent) : parent;
