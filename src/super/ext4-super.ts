@@ -16,6 +16,7 @@ import {
 import * as F from '../format/features.js';
 import { decodeGroupDesc, groupDescChecksum, groupDescBlock, type GroupDesc } from '../format/group-desc.js';
 import { checkFeatures, type RecoverMode } from './features-gate.js';
+import type { Journal } from '../journal/transaction.js';
 
 export interface MountOptions {
   readOnly: boolean;
@@ -43,6 +44,16 @@ export class Ext4Super {
   readonly hasLargeDir: boolean;
   readonly hasDirIndex: boolean;
   readonly hasEaInode: boolean;
+  /** gdt_csum or metadata_csum: descriptors are checksummed, so bg_flags and bg_itable_unused are trusted. */
+  readonly groupChecksums: boolean;
+  /** Blocks of one group's inode table. */
+  readonly inodeTableBlocks: number;
+  /**
+   * The transaction machinery of a writable volume (with or without an
+   * on-disk log); undefined when read-only. Every metadata change goes
+   * through it.
+   */
+  journal: Journal | undefined = undefined;
   /** Opened read-only, or forced read-only by an unknown ro_compat feature. */
   readonly readOnly: boolean;
   /** The superblock says the journal needs replay (RECOVER); with a replayed view it is still set on disk. */
@@ -71,6 +82,8 @@ export class Ext4Super {
     this.hasLargeDir = (sb.featureIncompat & F.INCOMPAT_LARGEDIR) !== 0;
     this.hasDirIndex = (sb.featureCompat & F.COMPAT_DIR_INDEX) !== 0;
     this.hasEaInode = (sb.featureIncompat & F.INCOMPAT_EA_INODE) !== 0;
+    this.groupChecksums = this.metadataCsum || this.gdtCsum;
+    this.inodeTableBlocks = Math.ceil((sb.inodesPerGroup * this.inodeSize) / this.blockSize);
     this.readOnly = readOnly;
     this.needsRecovery = (sb.featureIncompat & F.INCOMPAT_RECOVER) !== 0;
   }
@@ -114,6 +127,10 @@ export class Ext4Super {
       throw corrupted(structure, number,
         `block range ${pblk}+${count} is outside the filesystem (blocks ${this.sb.firstDataBlock}..${this.sb.blocksCount - 1})`);
     }
+  }
+
+  groupOfBlock(pblk: number): number {
+    return Math.floor((pblk - this.sb.firstDataBlock) / this.sb.blocksPerGroup);
   }
 
   groupOfInode(ino: number): number {
