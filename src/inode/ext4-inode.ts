@@ -1,21 +1,26 @@
 /**
  * An inode in memory (Linux: `struct ext4_inode_info`): the decoded on-disk
  * inode, a copy of its raw bytes (the in-inode xattr area lives there), the
- * checksum seed its blocks use, and the mapping state that later layers
- * keep per inode.
+ * checksum seed its blocks use, its locks, and the mapping state that later
+ * layers keep per inode.
+ *
+ * While a volume is writable the in-memory inode is the truth: operations
+ * change `disk` inside a journal handle and then call
+ * `InodeTable.writeInode`, which encodes it into its inode table block.
  */
 import type { Inode } from '../format/inode.js';
 import * as I from '../format/inode.js';
+import { RwSemaphore } from '../base/locks.js';
 
 export class Ext4Inode {
   /**
    * Extent status sequence counter (R1). Every change to this inode's block
    * mapping increments it exactly once, under `dataSem` held exclusively;
-   * every IOMap handed out carries its value as the validity cookie. The
-   * read-only engine never changes a mapping, so it stays 0 until the write
-   * path arrives.
+   * every IOMap handed out carries its value as the validity cookie. It
+   * starts from a filesystem-wide counter, so an inode evicted and read back
+   * never repeats a value an old mapping of it carried.
    */
-  esSeq = 0;
+  esSeq: number;
 
   /** The extent layer's decoded i_block (see MappedInode.extentRootCache). */
   extentRootCache: unknown = undefined;
@@ -23,14 +28,47 @@ export class Ext4Inode {
   /** The xattr layer's parse of the in-inode attributes; cleared by whoever rewrites them. */
   ibodyXattrCache: unknown = undefined;
 
+  /**
+   * References held by open files and operations in progress (Linux: i_count).
+   * A referenced inode is never evicted from the inode cache: two in-memory
+   * copies of one inode would each think their locks and esSeq guard it.
+   */
+  refCount = 0;
+
+  /** Set when the last link went while the inode was still open: it is freed when the last reference goes. */
+  orphaned = false;
+
+  private rw: RwSemaphore | undefined;
+  private ds: RwSemaphore | undefined;
+
   constructor(
     readonly ino: number,
-    readonly disk: Inode,
-    /** The inode's bytes as read (s_inode_size long). */
-    readonly raw: Uint8Array,
+    public disk: Inode,
+    /** The inode's bytes as last read or written (s_inode_size long). */
+    public raw: Uint8Array,
     /** Seed of this inode's extent, directory and htree block checksums. */
-    readonly csumSeed: number,
-  ) {}
+    public csumSeed: number,
+    esSeqStart = 0,
+  ) {
+    this.esSeq = esSeqStart;
+  }
+
+  /** The inode lock (Linux: i_rwsem): serialises changes to size, data and, for directories, entries. */
+  get rwsem(): RwSemaphore {
+    return (this.rw ??= new RwSemaphore('inode.rwsem', this.ino));
+  }
+
+  /** Guards the extent tree, the extent status cache and esSeq (Linux: i_data_sem; R1). */
+  get dataSem(): RwSemaphore {
+    return (this.ds ??= new RwSemaphore('inode.dataSem', this.ino));
+  }
+
+  /** Whether evicting this inode from the cache would lose state. */
+  get pinned(): boolean {
+    return this.refCount > 0 || this.orphaned
+      || (this.rw !== undefined && (this.rw.writeLocked || this.rw.readers > 0))
+      || (this.ds !== undefined && (this.ds.writeLocked || this.ds.readers > 0));
+  }
 
   get mode(): number { return this.disk.mode; }
   get size(): number { return this.disk.size; }

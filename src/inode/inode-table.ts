@@ -13,6 +13,8 @@ import { OS_LINUX } from '../format/superblock.js';
 import * as I from '../format/inode.js';
 import { maxBlockMapBlocks } from '../format/indirect.js';
 import { MAX_LBLK } from '../extent/mapping.js';
+import { assert } from '../base/assert.js';
+import type { Handle } from '../journal/transaction.js';
 
 /** Default number of decoded inodes kept; each costs about its inode size plus a few hundred bytes. */
 export const INODE_CACHE_ENTRIES = 16384;
@@ -21,7 +23,36 @@ export class InodeTable {
   private readonly cache: ClockCache<number, Ext4Inode>;
 
   constructor(private readonly fs: Ext4Super, maxEntries = INODE_CACHE_ENTRIES) {
-    this.cache = new ClockCache(maxEntries);
+    this.cache = new ClockCache(maxEntries, (inode) => inode.pinned);
+  }
+
+  /** Puts a just-created inode into the cache (it has no copy on disk to read yet). */
+  insert(inode: Ext4Inode): void {
+    assert(this.cache.peek(inode.ino) === undefined, () => `inode ${inode.ino} created while cached`);
+    this.cache.set(inode.ino, inode);
+  }
+
+  /** Forgets a freed inode, so a later allocation of the number reads it afresh. */
+  drop(ino: number): void {
+    this.cache.delete(ino);
+  }
+
+  /**
+   * Encodes `inode` into its slot of the inode table, with its checksum,
+   * inside handle `h` (Linux: ext4_mark_inode_dirty). Call after every
+   * change of `inode.disk`, before the handle stops.
+   */
+  async writeInode(h: Handle, inode: Ext4Inode): Promise<void> {
+    const fs = this.fs;
+    const { blockNr, offset } = inodeLocation(fs, inode.ino);
+    const b = await fs.cache.buffer(blockNr);
+    h.getWriteAccess(b);
+    const raw = inode.raw;
+    I.encodeInode(inode.disk, raw, fs.inodeSize);
+    if (fs.metadataCsum) inode.disk.checksum = I.setInodeChecksum(fs.csumSeed, inode.ino, raw, fs.inodeSize);
+    b.data.set(raw.subarray(0, fs.inodeSize), offset);
+    h.dirtyMetadata(b);
+    inode.ibodyXattrCache = undefined;
   }
 
   /** The inode if it is in the cache (no I/O, no promise). */
@@ -57,10 +88,8 @@ export class InodeTable {
         throw corrupted('inode', ino, `lies in the unused part of group ${group}'s inode table`);
       }
     }
-    const byteInTable = index * fs.inodeSize;
-    const blockNr = gd.inodeTable + Math.floor(byteInTable / fs.blockSize);
+    const { blockNr, offset: off } = inodeLocation(fs, ino);
     const block = await fs.cache.read(blockNr);
-    const off = byteInTable % fs.blockSize;
     const raw = block.slice(off, off + fs.inodeSize);
     const disk = I.decodeInode(raw, fs.inodeSize, ino);
     // Linux checks inode checksums only on filesystems a Linux system created.
@@ -68,8 +97,19 @@ export class InodeTable {
       throw corrupted('inode', ino, 'checksum does not match');
     }
     checkInode(fs, ino, disk);
-    return new Ext4Inode(ino, disk, raw, fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0);
+    return new Ext4Inode(ino, disk, raw, fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0, fs.nextEsSeq());
   }
+}
+
+/** The inode table block holding inode `ino` and the byte offset of its slot. */
+export function inodeLocation(fs: Ext4Super, ino: number): { blockNr: number; offset: number } {
+  const group = fs.groupOfInode(ino);
+  const index = (ino - 1) % fs.inodesPerGroup;
+  const byteInTable = index * fs.inodeSize;
+  return {
+    blockNr: fs.groups[group].inodeTable + Math.floor(byteInTable / fs.blockSize),
+    offset: byteInTable % fs.blockSize,
+  };
 }
 
 /** Things about an inode that the layers above take for granted. */

@@ -54,6 +54,16 @@ export class Ext4Super {
    * through it.
    */
   journal: Journal | undefined = undefined;
+
+  /**
+   * Source of every inode's esSeq (R1). Filesystem-wide and only increasing,
+   * so an inode read back after eviction starts above any cookie an earlier
+   * in-memory copy of it handed out.
+   */
+  private esSeqCounter = 0;
+  nextEsSeq(): number {
+    return ++this.esSeqCounter;
+  }
   /** Opened read-only, or forced read-only by an unknown ro_compat feature. */
   readonly readOnly: boolean;
   /** The superblock says the journal needs replay (RECOVER); with a replayed view it is still set on disk. */
