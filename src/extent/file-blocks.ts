@@ -102,6 +102,19 @@ export async function getOrAllocateBlocks(
   return { pblk: run.pblk, len: run.len, fresh: true, unwritten };
 }
 
+/**
+ * Marks [lblk, lblk+len), which must lie inside one unwritten extent at
+ * `pblk`, as written (the data is on the device now): the extent is split
+ * around the range as needed (Linux: ext4_convert_unwritten_extents).
+ */
+export async function convertToWritten(req: FileBlockRequest, lblk: number, len: number, pblk: number): Promise<void> {
+  requireExtents(req.inode);
+  const done = await removeExtents(req, lblk, lblk + len, false, 1);
+  assert(done, 'converting a range inside one extent touches one extent');
+  await insertExtent(req, { lblk, len, pblk, unwritten: false });
+  bumpEsSeq(req.fs, req.inode);
+}
+
 /** Extents one call of `freeBlocksFrom` / `freeBlockRange` processes (bounds its journal credits). */
 export const EXTENTS_PER_FREE_CALL = 16;
 
