@@ -26,7 +26,7 @@ import { journalOf, nowTimestamp } from '../inode/inode-context.js';
 import { ORPHAN_CREDITS } from '../inode/orphan.js';
 import { reserve } from '../iomap/file-write.js';
 import { getOrAllocateBlocks, maxNewMetadataBlocks, blockChangeCredits } from '../extent/file-blocks.js';
-import { FsError } from '../base/errors.js';
+import { FsError, type ErrorCode } from '../base/errors.js';
 import { Mutex } from '../base/locks.js';
 import * as I from '../format/inode.js';
 import { EXT4_NAME_LEN } from '../format/dirent.js';
@@ -64,27 +64,59 @@ export interface ParentAndName {
   name: Uint8Array;
   /** The path ended in '/': the last component must be a directory. */
   mustBeDir: boolean;
+  /** The path up to (not including) the last component: where a relative symlink target found there starts. */
+  parentPath: PathArg;
 }
 
-/** Resolves everything but the last component (Linux: the parent lookup of a create/unlink/rename). */
-export async function lookupParent(m: Mounted, p: PathArg, what: 'create' | 'remove'): Promise<ParentAndName> {
+/** The call a parent lookup is for: each answers '.', '..' and '/' as a last component with its own error. */
+export type ParentUse = 'create' | 'open' | 'unlink' | 'rmdir' | 'rename';
+
+/** Linux: do_mkdirat & co. (EEXIST), do_unlinkat (EISDIR), do_rmdir, do_renameat2 (EBUSY). */
+const NOT_A_NAME: Record<ParentUse, { dot: ErrorCode; dotdot: ErrorCode; root: ErrorCode }> = {
+  create: { dot: 'EEXIST', dotdot: 'EEXIST', root: 'EEXIST' },
+  // open(O_CREAT) without O_EXCL: the name is an existing directory (do_open); with O_EXCL it is 'create'.
+  open: { dot: 'EISDIR', dotdot: 'EISDIR', root: 'EISDIR' },
+  unlink: { dot: 'EISDIR', dotdot: 'EISDIR', root: 'EISDIR' },
+  rmdir: { dot: 'EINVAL', dotdot: 'ENOTEMPTY', root: 'EBUSY' },
+  rename: { dot: 'EBUSY', dotdot: 'EBUSY', root: 'EBUSY' },
+};
+
+/** What the last component of a path is (Linux: LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT). */
+type LastKind = 'name' | 'dot' | 'dotdot' | 'root';
+
+/** Resolves everything but the last component (Linux: filename_parentat) and classifies the last one. */
+async function walkParent(m: Mounted, p: PathArg): Promise<ParentAndName & { kind: LastKind }> {
   const bytes = typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p);
   let end = bytes.length;
   while (end > 0 && bytes[end - 1] === 0x2f) end--;
   const mustBeDir = end < bytes.length;
   let start = end;
   while (start > 0 && bytes[start - 1] !== 0x2f) start--;
-  const name = bytes.subarray(start, end);
-  if (name.length === 0) throw new FsError(what === 'create' ? 'EEXIST' : 'EBUSY');
-  if (name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
-  const isDot = name.length === 1 && name[0] === 0x2e;
-  const isDotDot = name.length === 2 && name[0] === 0x2e && name[1] === 0x2e;
-  if (isDot || isDotDot) throw new FsError(what === 'create' ? 'EEXIST' : isDot ? 'EINVAL' : 'ENOTEMPTY');
+  const name = Buffer.from(bytes.subarray(start, end));
   const parentBytes = bytes.subarray(0, start);
   const parentPath: PathArg = parentBytes.length === 0 ? '/' : (typeof p === 'string' ? parentBytes.toString('utf8') : parentBytes);
   const { inode: dir } = await resolve(m, parentPath, true);
   if (!dir.isDir) throw new FsError('ENOTDIR');
-  return { dir, name: Buffer.from(name), mustBeDir };
+  const kind: LastKind = name.length === 0 ? 'root' : name.length === 1 && name[0] === 0x2e ? 'dot'
+    : name.length === 2 && name[0] === 0x2e && name[1] === 0x2e ? 'dotdot' : 'name';
+  return { dir, name, mustBeDir, parentPath, kind };
+}
+
+/** '.', '..' or '/' as the last component of a call that needs a name: that call's error. */
+function judgeLast(kind: LastKind, use: ParentUse): void {
+  if (kind !== 'name') throw new FsError(NOT_A_NAME[use][kind]);
+}
+
+/**
+ * Resolves everything but the last component, then judges the last one, in
+ * Linux's order: errors of the walk first, then '.', '..' or '/', then a
+ * name too long to exist (found when it is looked up).
+ */
+export async function lookupParent(m: Mounted, p: PathArg, use: ParentUse): Promise<ParentAndName> {
+  const r = await walkParent(m, p);
+  judgeLast(r.kind, use);
+  if (r.name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
+  return r;
 }
 
 /** The inode `name` names in `dir`, or undefined. */
@@ -166,11 +198,12 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
   return namespaceChange(m, async () => {
     const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
     const type = node.mode & I.S_IFMT;
-    if (mustBeDir && type !== I.S_IFDIR) throw new FsError('ENOENT');
     const unlock = await lockInodes([dir]);
     try {
       if (dir.disk.linksCount === 0) throw new FsError('ENOENT');
       if ((await m.dirs.lookupBytes(dir, name)) !== undefined) throw new FsError('EEXIST');
+      // A free name with a trailing slash can only become a directory (Linux: filename_create).
+      if (mustBeDir && type !== I.S_IFDIR) throw new FsError('ENOENT');
       if (type === I.S_IFDIR) checkDirCanGrow(dir);
       const fs = m.fs;
       const bs = fs.blockSize;
@@ -231,7 +264,8 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
 /** i_block of a device inode (Linux: old_encode_dev / new_encode_dev, chosen as ext4 does). */
 function encodeDevice(block: Uint8Array, rdev: number): void {
   const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((Math.floor(rdev / 0x100000) & 0xfff00));
+  // dev_t as glibc lays it out: minor bits 8-19 sit at bits 20-31.
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 0x1000) & 0xfff00);
   const w = (i: number, v: number): void => {
     block[i * 4] = v & 0xff;
     block[i * 4 + 1] = (v >>> 8) & 0xff;
@@ -265,12 +299,13 @@ export async function linkNode(m: Mounted, existing: PathArg, p: PathArg): Promi
   await namespaceChange(m, async () => {
     const { inode } = await resolve(m, existing, false);
     const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
-    if (inode.isDir) throw new FsError('EPERM');
-    if (mustBeDir) throw new FsError('ENOENT');
     const unlock = await lockInodes([dir, inode]);
     try {
-      if (inode.disk.linksCount === 0) throw new FsError('ENOENT');
+      // Linux's order: the new name (filename_create), then what may be linked (vfs_link).
       if ((await m.dirs.lookupBytes(dir, name)) !== undefined) throw new FsError('EEXIST');
+      if (mustBeDir) throw new FsError('ENOENT');
+      if (inode.isDir) throw new FsError('EPERM');
+      if (inode.disk.linksCount === 0) throw new FsError('ENOENT');
       if (inode.disk.linksCount >= EXT4_LINK_MAX) throw new FsError('EMLINK');
       const r = await reserveForInsert(m, dir, 0);
       try {
@@ -312,7 +347,7 @@ async function reapIfUnused(m: Mounted, victim: Ext4Inode): Promise<void> {
 /** Removes a name (Linux: ext4_unlink / ext4_rmdir). */
 export async function removeNode(m: Mounted, p: PathArg, expectDir: boolean): Promise<void> {
   await namespaceChange(m, async () => {
-    const { dir, name, mustBeDir } = await lookupParent(m, p, 'remove');
+    const { dir, name, mustBeDir } = await lookupParent(m, p, expectDir ? 'rmdir' : 'unlink');
     const victim = await lookupChild(m, dir, name);
     if (victim === undefined) throw new FsError('ENOENT');
     if (expectDir && !victim.isDir) throw new FsError('ENOTDIR');
@@ -351,17 +386,24 @@ async function isInside(m: Mounted, dir: Ext4Inode, ancestor: Ext4Inode): Promis
 /** Moves a name, replacing what the new name named (Linux: ext4_rename). */
 export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promise<void> {
   await namespaceChange(m, async () => {
-    const src = await lookupParent(m, from, 'remove');
-    const dst = await lookupParent(m, to, 'remove').catch((e: unknown) => {
-      if (e instanceof FsError && e.code === 'EBUSY') throw new FsError('EBUSY');
-      throw e;
-    });
+    // Linux's order (do_renameat2, vfs_rename): both walks, '.', '..' or '/', the source, the target,
+    // trailing slashes on a non-directory, the two ancestry traps, then the types.
+    const src = await walkParent(m, from);
+    const dst = await walkParent(m, to);
+    judgeLast(src.kind, 'rename');
+    judgeLast(dst.kind, 'rename');
+    if (src.name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
     const moving = await lookupChild(m, src.dir, src.name);
     if (moving === undefined) throw new FsError('ENOENT');
-    if ((src.mustBeDir || dst.mustBeDir) && !moving.isDir) throw new FsError('ENOTDIR');
+    if (dst.name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
     const victim = await lookupChild(m, dst.dir, dst.name);
+    if ((src.mustBeDir || dst.mustBeDir) && !moving.isDir) throw new FsError('ENOTDIR');
+    if (src.dir.ino !== dst.dir.ino) {
+      // A directory cannot move below itself; nor can anything replace a directory it lies below.
+      if (moving.isDir && (await isInside(m, dst.dir, moving))) throw new FsError('EINVAL');
+      if (victim?.isDir === true && (await isInside(m, src.dir, victim))) throw new FsError('ENOTEMPTY');
+    }
     if (victim !== undefined && victim.ino === moving.ino) return;
-    if (moving.isDir && (await isInside(m, dst.dir, moving))) throw new FsError('EINVAL');
     if (victim !== undefined) {
       if (moving.isDir && !victim.isDir) throw new FsError('ENOTDIR');
       if (!moving.isDir && victim.isDir) throw new FsError('EISDIR');
@@ -379,15 +421,14 @@ export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promis
           if (victim !== undefined) await replaceEntry(fs, h, dst.dir, dst.name, moving.ino, type);
           else await addEntry(fs, h, dst.dir, dst.name, moving.ino, type, r);
           await deleteEntry(fs, h, src.dir, src.name);
-          if (moving.isDir && crossDir) {
-            await setDotDot(fs, h, moving, dst.dir.ino);
+          // As ext4_rename: the old parent loses the moved directory's '..'; the new one gains it,
+          // unless it replaces a directory there, whose '..' it takes over.
+          if (moving.isDir) {
+            if (crossDir) await setDotDot(fs, h, moving, dst.dir.ino);
             decDirLinks(src.dir);
             if (victim === undefined) incDirLinks(dst.dir);
           }
-          if (victim !== undefined) {
-            if (victim.isDir) decDirLinks(dst.dir);
-            await dropLink(m, h, victim, victim.isDir);
-          }
+          if (victim !== undefined) await dropLink(m, h, victim, victim.isDir);
           moving.disk.ctime = nowTimestamp(m);
           touchDir(m, src.dir);
           touchDir(m, dst.dir);
