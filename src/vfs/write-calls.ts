@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import type { Mounted } from './mounted.js';
-import { FsError } from '../base/errors.js';
+import { FsError, type ErrorCode } from '../base/errors.js';
 import * as I from '../format/inode.js';
 import { resolve, type PathArg } from './namei.js';
 import { createNode, defaultCreator, linkNode, lookupChild, lookupParent, removeNode, renameNode, type Creator } from './namespace.js';
@@ -64,33 +64,51 @@ export async function openInode(m: Mounted, p: PathArg, flags: number, mode = 0o
   if (wantsWrite || (flags & (O_CREAT | O_TRUNC)) !== 0) {
     if (!m.writable) throw new FsError('EROFS');
   }
-  let inode: Ext4Inode;
-  if ((flags & O_CREAT) !== 0) {
-    const existing = await resolve(m, p, (flags & O_NOFOLLOW) === 0).catch((e: unknown) => {
-      if (e instanceof FsError && e.code === 'ENOENT') return undefined;
-      throw e;
-    });
-    if (existing !== undefined) {
-      if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST');
-      inode = existing.inode;
-    } else {
-      const who = creatorOf(m);
-      try {
-        inode = await createNode(m, p, { mode: I.S_IFREG | (mode & 0o7777 & ~who.umask) }, who);
-      } catch (e) {
-        // Someone created it between the two looks: open theirs unless O_EXCL.
-        if (!(e instanceof FsError && e.code === 'EEXIST') || (flags & O_EXCL) !== 0) throw e;
-        inode = (await resolve(m, p, true)).inode;
-      }
-    }
-  } else {
-    inode = (await resolve(m, p, (flags & O_NOFOLLOW) === 0)).inode;
-  }
+  const inode = (flags & O_CREAT) !== 0
+    ? await openCreating(m, p, flags, mode)
+    : (await resolve(m, p, (flags & O_NOFOLLOW) === 0)).inode;
   if ((flags & O_NOFOLLOW) !== 0 && inode.isSymlink) throw new FsError('ELOOP');
   if ((flags & O_DIRECTORY) !== 0 && !inode.isDir) throw new FsError('ENOTDIR');
   if (inode.isDir && (wantsWrite || (flags & O_CREAT) !== 0)) throw new FsError('EISDIR');
   if ((flags & O_TRUNC) !== 0 && wantsWrite && inode.isReg && inode.size > 0) await truncateTo(m, inode, 0);
   return inode;
+}
+
+/** Linux MAXSYMLINKS. */
+const MAX_SYMLINKS = 40;
+/** Linux PATH_MAX, counting the terminating NUL. */
+const PATH_MAX = 4096;
+
+/**
+ * open(2) with O_CREAT (Linux: open_last_lookups): a trailing slash is
+ * EISDIR; an existing name is opened (EEXIST with O_EXCL); a symlink is
+ * followed to its target, which is created there if missing (a dangling
+ * symlink gets its file); a free name gets a new regular file.
+ */
+async function openCreating(m: Mounted, p: PathArg, flags: number, mode: number): Promise<Ext4Inode> {
+  const excl = (flags & O_EXCL) !== 0;
+  let path = p;
+  for (let links = 0; ;) {
+    const { dir, name, mustBeDir, parentPath } = await lookupParent(m, path, excl ? 'create' : 'open');
+    if (mustBeDir) throw new FsError('EISDIR');
+    const existing = await lookupChild(m, dir, name);
+    if (existing === undefined) {
+      const who = creatorOf(m);
+      try {
+        return await createNode(m, path, { mode: I.S_IFREG | (mode & 0o7777 & ~who.umask) }, who);
+      } catch (e) {
+        // Someone created it between the two looks: start again (EEXIST with O_EXCL).
+        if (e instanceof FsError && e.code === 'EEXIST' && !excl) continue;
+        throw e;
+      }
+    }
+    if (excl) throw new FsError('EEXIST');
+    if (!existing.isSymlink || (flags & O_NOFOLLOW) !== 0) return existing;
+    if (++links > MAX_SYMLINKS) throw new FsError('ELOOP');
+    const target = await m.readlink(existing);
+    const base = typeof parentPath === 'string' ? Buffer.from(parentPath, 'utf8') : Buffer.from(parentPath);
+    path = target[0] === 0x2f ? target : Buffer.concat([base, Buffer.from('/'), target]);
+  }
 }
 
 export type WriteData = string | Uint8Array;
@@ -108,47 +126,97 @@ export async function writeWhole(m: Mounted, p: PathArg, data: WriteData, flag: 
   if (!inode.isReg) throw new FsError('EINVAL', 'not a regular file');
   holdInode(inode);
   try {
-    await writeAt(m, inode, (flags & O_APPEND) !== 0 ? 'append' : 0, toBytes(data, encoding));
+    await writeAll(m, inode, (flags & O_APPEND) !== 0 ? 'append' : 0, toBytes(data, encoding));
   } finally {
     await releaseInode(m, inode);
+  }
+}
+
+/**
+ * Writes all of `data` as Node's writeFile does: write(2) may take only part
+ * (the disk filled up), so it writes the rest until that fails with ENOSPC,
+ * which is thrown — never a silent short write.
+ */
+export async function writeAll(m: Mounted, inode: Ext4Inode, pos: number | 'append', data: Uint8Array): Promise<void> {
+  let done = 0;
+  let at = pos;
+  while (done < data.length) {
+    const r = await writeAt(m, inode, at, data.subarray(done));
+    done += r.written;
+    if (at !== 'append') at = r.end;
   }
 }
 
 /** fs.mkdir; with `recursive`, creates missing parents and returns the first directory created. */
 export async function makeDirectory(m: Mounted, p: PathArg, mode: number, recursive: boolean): Promise<string | undefined> {
   const who = creatorOf(m);
-  const dirMode = I.S_IFDIR | (mode & 0o7777 & ~who.umask);
+  // Linux's vfs_mkdir keeps only the permission and sticky bits of the mode (setgid comes from the parent).
+  const dirMode = I.S_IFDIR | (mode & 0o1777 & ~who.umask);
   if (!recursive) {
     await createNode(m, p, { mode: dirMode }, who);
     return undefined;
   }
-  const text = typeof p === 'string' ? p : Buffer.from(p).toString('utf8');
-  const parts = text.split('/').filter((c) => c.length > 0);
+  return makeDirectories(m, typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p), dirMode, who);
+}
+
+/** The error code of an FsError (anything else propagates). */
+async function errorCodeOf(fn: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await fn();
+    return undefined;
+  } catch (e) {
+    if (e instanceof FsError) return e.code;
+    throw e;
+  }
+}
+
+/**
+ * Recursive mkdir exactly as Node does it on Linux (node_file.cc MKDirp):
+ * a stack of path strings; a missing parent (ENOENT) pushes the path and
+ * then its parent (the bytes before the last '/'); an intermediate path
+ * that exists is fine if it is a directory (ENOTDIR otherwise); the path
+ * itself existing as a directory is success, as anything else EEXIST.
+ * Returns the first directory created.
+ */
+async function makeDirectories(m: Mounted, path: Buffer, dirMode: number, who: Creator): Promise<string | undefined> {
+  const stack: Buffer[] = [path];
   let first: string | undefined;
-  let prefix = text.startsWith('/') ? '' : '';
-  for (const part of parts) {
-    prefix = `${prefix}/${part}`;
-    const found = await resolve(m, prefix, true).catch((e: unknown) => {
-      if (e instanceof FsError && e.code === 'ENOENT') return undefined;
-      throw e;
-    });
-    if (found !== undefined) {
-      if (!found.inode.isDir) throw new FsError('ENOTDIR');
+  for (;;) {
+    const next = stack.pop();
+    if (next === undefined) return first;
+    let code = await errorCodeOf(() => createNode(m, next, { mode: dirMode }, who));
+    if (code === undefined) {
+      first ??= next.toString('utf8');
       continue;
     }
-    try {
-      await createNode(m, prefix, { mode: dirMode }, who);
-      first ??= prefix;
-    } catch (e) {
-      if (!(e instanceof FsError && e.code === 'EEXIST')) throw e;
+    if (code === 'EACCES' || code === 'ENOSPC' || code === 'ENOTDIR' || code === 'EPERM') throw new FsError(code);
+    if (code === 'ENOENT') {
+      const cut = next.lastIndexOf(0x2f);
+      const parent = cut <= 0 ? Buffer.from('/') : next.subarray(0, cut);
+      if (!parent.equals(next)) {
+        stack.push(next, parent);
+        continue;
+      }
+      if (stack.length > 0) continue;
+      code = 'EEXIST';
     }
+    let isDir = false;
+    const statCode = await errorCodeOf(async () => {
+      isDir = (await resolve(m, next, true)).inode.isDir;
+    });
+    if (code === 'EEXIST' && stack.length > 0) {
+      if (statCode === undefined && isDir) continue;
+      throw new FsError('ENOTDIR');
+    }
+    if (statCode !== undefined) throw new FsError(statCode as ErrorCode);
+    if (!isDir) throw new FsError('EEXIST');
+    return first;
   }
-  return first;
 }
 
 /** fs.rm: files and symlinks; directories with `recursive` (depth first); missing paths ignored with `force`. */
 export async function removePath(m: Mounted, p: PathArg, recursive: boolean, force: boolean): Promise<void> {
-  const { dir, name } = await lookupParent(m, p, 'remove').catch((e: unknown) => {
+  const { dir, name } = await lookupParent(m, p, 'unlink').catch((e: unknown) => {
     if (force && e instanceof FsError && e.code === 'ENOENT') return { dir: undefined, name: undefined };
     throw e;
   });
@@ -194,6 +262,9 @@ export async function linkPath(m: Mounted, existing: PathArg, p: PathArg): Promi
 export async function symlinkPath(m: Mounted, target: PathArg, p: PathArg): Promise<void> {
   const who = creatorOf(m);
   const bytes = typeof target === 'string' ? Buffer.from(target, 'utf8') : Buffer.from(target);
+  // The target is copied in (getname) before anything is looked up: these come first on Linux.
+  if (bytes.length === 0) throw new FsError('ENOENT');
+  if (bytes.length >= PATH_MAX) throw new FsError('ENAMETOOLONG');
   await createNode(m, p, { mode: I.S_IFLNK | 0o777, target: bytes }, who);
 }
 
@@ -246,7 +317,7 @@ export async function copyFilePath(m: Mounted, src: PathArg, dest: PathArg, mode
     while (pos < from.size) {
       const n = await readData(m, from, pos, buf, 0, Math.min(buf.length, from.size - pos));
       if (n === 0) break;
-      await writeAt(m, to, pos, buf.subarray(0, n));
+      await writeAll(m, to, pos, buf.subarray(0, n));
       pos += n;
     }
     await setAttributes(m, to, { mode: from.mode & 0o7777 });
