@@ -185,8 +185,16 @@ export class Ext4FileHandle implements FileHandle {
     this.checkWritable('write');
     const encoding = typeof options === 'string' ? options : options?.encoding ?? 'utf8';
     const bytes = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data;
-    // Like Node: from the current position (the end with O_APPEND).
-    await this.writeBytes(bytes, null);
+    // Like Node: from the current position (the end with O_APPEND), all of it or an error.
+    await this.writeEverything(bytes, null);
+  }
+
+  /** Writes all of `bytes` (write(2) may take only part when the disk fills up; the rest then fails with ENOSPC). */
+  private async writeEverything(bytes: Uint8Array, position: number | null): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      done += await this.writeBytes(bytes.subarray(done), position === null ? null : position + done);
+    }
   }
 
   async appendFile(data: Uint8Array | string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<void> {
@@ -194,7 +202,9 @@ export class Ext4FileHandle implements FileHandle {
   }
 
   async truncate(len = 0): Promise<void> {
-    this.checkWritable('ftruncate');
+    this.check('ftruncate');
+    // Linux's ftruncate answers a descriptor not open for writing with EINVAL, not EBADF.
+    if ((this.flags & O_ACCMODE) === O_RDONLY) throw new FsError('EINVAL', undefined, 'ftruncate');
     await truncateTo(this.m, this.inode, len);
   }
 
@@ -235,8 +245,8 @@ export class Ext4FileHandle implements FileHandle {
     return new Writable({
       highWaterMark: options.highWaterMark ?? 64 * 1024,
       write: (chunk: Buffer, _enc, cb) => {
-        this.writeBytes(chunk, pos).then((n) => {
-          if (pos !== null) pos += n;
+        this.writeEverything(chunk, pos).then(() => {
+          if (pos !== null) pos += chunk.length;
           cb();
         }, (e: Error) => cb(e));
       },
