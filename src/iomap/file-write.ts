@@ -27,7 +27,7 @@ import type { BlockReservation } from '../alloc/block-alloc.js';
 import {
   blockChangeCredits, convertToWritten, getOrAllocateBlocks, maxNewMetadataBlocks, type BlockRunResult,
 } from '../extent/file-blocks.js';
-import { mapExtentTree } from '../extent/extent-tree.js';
+import { mapBlocks } from '../extent/map-blocks.js';
 import { MAX_LBLK } from '../extent/mapping.js';
 import { EXT_INIT_MAX_LEN } from '../format/extent.js';
 import { FsError } from '../base/errors.js';
@@ -49,13 +49,12 @@ export async function writeData(ctx: InodeContext, inode: Ext4Inode, pos: number
   if (data.length === 0) return 0;
   if (pos + data.length > maxFileBytes(bs)) throw new FsError('EFBIG');
   if (inode.hasInlineData) throw new FsError('ENOTSUP', `writing inline-data inode ${inode.ino} is not supported yet`);
-  if (!inode.usesExtents) throw new FsError('ENOTSUP', `inode ${inode.ino} uses the ext2/ext3 block map, which ext4kit cannot change yet`);
   const end = pos + data.length;
   let p = pos;
   while (p < end) {
     const lblk = Math.floor(p / bs);
     const wantBlocks = Math.min(Math.floor((end - 1) / bs) - lblk + 1, EXT_INIT_MAX_LEN);
-    const m = await mapExtentTree(fs, inode, lblk);
+    const m = await mapBlocks(fs, inode, lblk);
     const isHole = m.state === 'hole';
     const n = Math.min(wantBlocks, m.len);
     let r: BlockReservation;
