@@ -15,10 +15,12 @@ import type { BlockDevice } from '../device/block-device.js';
 import { featureNames } from '../format/features.js';
 import { fsChecksumSeed, uuidString } from '../format/superblock.js';
 import { hasFeature, setFeature } from './features.js';
+import { groupStart } from './geometry.js';
 import { computeGroupStates } from './group-state.js';
 import { imageWrites } from './image.js';
 import { computeLayout, type Layout } from './layout.js';
 import type { MkfsOptions } from './options.js';
+import { backupGroups } from './resize-inode.js';
 import { buildSpecialFiles, JOURNAL_INO } from './special-files.js';
 import { fillSuperblock, setJournalBackup } from './superblock-init.js';
 import { openTarget } from './target.js';
@@ -35,6 +37,8 @@ export interface MkfsResult {
   features: string[];
   /** Journal length in blocks (0 without one). */
   journalBlocks: number;
+  /** Blocks holding backup superblocks, ascending. */
+  superblockBackups: number[];
   /** The layout that was written. */
   layout: Layout;
 }
@@ -158,6 +162,7 @@ async function makeFilesystem(device: BlockDevice, zeroed: boolean, options: Mkf
     groupCount: g.groupCount,
     features: featureNames(sb),
     journalBlocks: layout.journalBlocks,
+    superblockBackups: backupGroups(g).map((group) => groupStart(g, group)),
     layout,
   };
 }
