@@ -116,6 +116,12 @@ export const CASES: readonly ParityCase[] = [
     mke2fs: [],
   },
   { name: '-O ^sparse_super,^resize_inode', size: 64 * MiB, ours: { features: ['^sparse_super', '^resize_inode'] }, mke2fs: [] },
+  // The resize inode is over 2 GiB with 4 KiB blocks, which turns large_file back on.
+  { name: '-O ^large_file (4K: comes back)', size: GiB, ours: { features: ['^large_file'] }, mke2fs: [] },
+  { name: '-O ^large_file (1K)', size: 64 * MiB, ours: { features: ['^large_file'] }, mke2fs: [] },
+  { name: '-O ^dir_index,^filetype,^ext_attr', size: 64 * MiB, ours: { features: ['^dir_index', '^filetype', '^ext_attr'] }, mke2fs: [] },
+  { name: '-O ^huge_file,^dir_nlink,^extra_isize,large_dir', size: 64 * MiB, ours: { features: ['^huge_file', '^dir_nlink', '^extra_isize', 'large_dir'] }, mke2fs: [] },
+  { name: '-I 1024', size: GiB, ours: { inodeSize: 1024 }, mke2fs: ['-I', '1024'] },
   { name: '-I 128', size: 64 * MiB, ours: { inodeSize: 128 }, mke2fs: ['-I', '128'] },
   { name: '-N 5000', size: 64 * MiB, ours: { inodes: 5000 }, mke2fs: ['-N', '5000'] },
   { name: '-i 8192', size: GiB, ours: { bytesPerInode: 8192 }, mke2fs: ['-i', '8192'] },
