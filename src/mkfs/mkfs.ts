@@ -91,9 +91,9 @@ export async function mkfs(target: string | BlockDevice, options: MkfsOptions = 
   const label = labelBytes(options.label);
   const rootOwner = options.rootOwner ?? { uid: 0, gid: 0 };
   checkOwner(rootOwner);
-  if (options.size !== undefined) computeLayout(options, options.size);
-
-  const opened = await openTarget(target, options);
+  const opened = await openTarget(target, options, (deviceBytes) => {
+    computeLayout(options, deviceBytes);
+  });
   try {
     const result = await makeFilesystem(opened.device, opened.zeroed, options, { uuid, hashSeed, label, rootOwner });
     await opened.device.flush();

@@ -73,7 +73,13 @@ async function createImage(path: string, size: number): Promise<void> {
   }
 }
 
-export async function openTarget(target: string | BlockDevice, options: MkfsOptions): Promise<OpenedTarget> {
+/**
+ * Opens (or creates) the target. `check` is called with the device size
+ * mkfs will see before anything on the target changes, so a request that
+ * cannot succeed (a file too small for a filesystem) never destroys what
+ * was there.
+ */
+export async function openTarget(target: string | BlockDevice, options: MkfsOptions, check: (deviceBytes: number) => void): Promise<OpenedTarget> {
   if (typeof target !== 'string') {
     if (target.readOnly) throw new FsError('EROFS', 'the device is read-only', 'mkfs');
     await refuseExisting(target, 'the device', options);
@@ -85,6 +91,7 @@ export async function openTarget(target: string | BlockDevice, options: MkfsOpti
   });
   if (st === undefined) {
     if (options.size === undefined) throw new FsError('ENOENT', 'the file does not exist and no size was given', 'mkfs', target);
+    check(options.size);
     await createImage(target, options.size);
     return { device: await FileDevice.open(target), zeroed: true, owned: true, created: target };
   }
@@ -105,6 +112,7 @@ export async function openTarget(target: string | BlockDevice, options: MkfsOpti
   try {
     await refuseExisting(device, target, options);
     const fsBytes = options.size ?? st.size;
+    check(Math.max(fsBytes, st.size));
     if (fsBytes < st.size) return { device, zeroed: options.assumeZeroed === true, owned: true, created: undefined };
   } catch (e) {
     await device.close();

@@ -85,6 +85,15 @@ describe('mkfs refuses what it cannot or should not make', () => {
     expect(fs.existsSync(img)).toBe(false);
   });
 
+  it('leaves an existing file alone when the filesystem cannot be made', async () => {
+    const img = tmp.file('too-small.img');
+    const old = keystream('mkfs too small', 8192);
+    await fsp.writeFile(img, old);
+    await expect(mkfs(img)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(mkfs(img, { size: 6 * MiB, features: ['nonsense'] })).rejects.toMatchObject({ code: 'EINVAL' });
+    expect((await fsp.readFile(img)).equals(old)).toBe(true);
+  });
+
   it('does not overwrite an ext2/3/4 filesystem unless forced', async () => {
     const img = tmp.file('existing.img');
     await mkfs(img, { size: 16 * MiB });
