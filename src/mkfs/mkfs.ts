@@ -91,11 +91,14 @@ export async function mkfs(target: string | BlockDevice, options: MkfsOptions = 
   const label = labelBytes(options.label);
   const rootOwner = options.rootOwner ?? { uid: 0, gid: 0 };
   checkOwner(rootOwner);
+  // The layout is computed before the target is touched (a refused request changes nothing) and reused.
+  let checked: { deviceBytes: number; layout: Layout } | undefined;
   const opened = await openTarget(target, options, (deviceBytes) => {
-    computeLayout(options, deviceBytes);
+    checked = { deviceBytes, layout: computeLayout(options, deviceBytes) };
   });
   try {
-    const result = await makeFilesystem(opened.device, opened.zeroed, options, { uuid, hashSeed, label, rootOwner });
+    const layout = checked !== undefined && checked.deviceBytes === opened.device.size ? checked.layout : computeLayout(options, opened.device.size);
+    const result = await makeFilesystem(opened.device, layout, opened.zeroed, options, { uuid, hashSeed, label, rootOwner });
     await opened.device.flush();
     return result;
   } catch (e) {
@@ -113,8 +116,7 @@ interface Identity {
   rootOwner: { uid: number; gid: number };
 }
 
-async function makeFilesystem(device: BlockDevice, zeroed: boolean, options: MkfsOptions, id: Identity): Promise<MkfsResult> {
-  const layout = computeLayout(options, device.size);
+async function makeFilesystem(device: BlockDevice, layout: Layout, zeroed: boolean, options: MkfsOptions, id: Identity): Promise<MkfsResult> {
   const g = layout.geometry;
   const sb = g.sb;
   const time = creationTime(options.time, g.inodeSize);
