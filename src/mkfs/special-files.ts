@@ -5,7 +5,7 @@
  * bad blocks inode, the resize inode, the journal and the orphan file.
  */
 import { assert } from '../base/assert.js';
-import { EXT4_EXTENTS_FL, S_IFDIR, S_IFREG, XATTR_IBODY_MAGIC, inodeCsumSeed, type Inode } from '../format/inode.js';
+import { EXT4_EXTENTS_FL, GOOD_OLD_INODE_SIZE, S_IFDIR, S_IFREG, XATTR_IBODY_MAGIC, inodeCsumSeed, type Inode } from '../format/inode.js';
 import { DIND_SLOT } from '../format/indirect.js';
 import { encodeEmptyOrphanBlock } from '../format/orphan-file.js';
 import { writeU32LE } from '../format/le.js';
@@ -19,6 +19,7 @@ import { iBlocksFor, newInode, zeroInode } from './inode-init.js';
 import { journalSuperblockBlock, midpointJournalGoal } from './journal.js';
 import type { Layout } from './layout.js';
 import { resizeInodeBlocks } from './resize-inode.js';
+import { EXTRA_ISIZE } from './superblock-init.js';
 
 export const ROOT_INO = 2;
 export const BAD_INO = 1;
@@ -183,7 +184,14 @@ class Builder {
 
   reservedInodes(): void {
     const t = { sec: this.ctx.time, nsec: 0 };
-    this.out.inodes.set(BAD_INO, { ...zeroInode(this.g.inodeSize), atime: t, mtime: t, ctime: t });
+    // libext2fs stamps the bad blocks inode without an extra area; a time past
+    // 2038 needs the area's epoch bits (mke2fs 1.47.0 truncates the time instead).
+    const bad = { ...zeroInode(this.g.inodeSize), atime: t, mtime: t, ctime: t };
+    if (this.ctx.time >= 2 ** 31 && this.g.inodeSize > GOOD_OLD_INODE_SIZE) {
+      bad.extraIsize = EXTRA_ISIZE;
+      bad.xattrSpace = new Uint8Array(this.g.inodeSize - GOOD_OLD_INODE_SIZE - EXTRA_ISIZE);
+    }
+    this.out.inodes.set(BAD_INO, bad);
     for (let ino = 3; ino < this.g.sb.firstIno; ino++) {
       if (!this.out.inodes.has(ino)) this.out.inodes.set(ino, zeroInode(this.g.inodeSize));
     }

@@ -210,6 +210,22 @@ describe('what mkfs records', () => {
     await expectFsckClean(img);
   });
 
+  it('stores times past 2038 (which mke2fs 1.47.0 truncates to 32 bits)', async () => {
+    const img = tmp.file('y2039.img');
+    const t = 2_200_000_000;
+    await mkfs(img, { size: 16 * MiB, time: t });
+    expect(parseKeyValues(await dumpe2fs(img, ['-h'])).get('Filesystem created')).toBe('Sun Sep 18 23:06:40 2039');
+    for (const ino of [1, 2, 7, 8, 11, 12]) expect(await debugfs(img, `stat <${ino}>`)).toMatch(/mtime: 0x83215600:00000001 -- Sun Sep 18 23:06:40 2039/);
+    const v = await openVolume(img, { readOnly: true });
+    try {
+      expect((await v.promises.stat('/lost+found')).mtime.getTime()).toBe(t * 1000);
+    } finally {
+      await v.close();
+    }
+    await expectFsckClean(img);
+    await expect(mkfs(tmp.file('y2039-128.img'), { size: 16 * MiB, time: t, inodeSize: 128 })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
   it('a new image file is sparse', async () => {
     const img = tmp.file('sparse.img');
     await mkfs(img, { size: 2 * 1024 * MiB });
