@@ -67,8 +67,8 @@ function labelBytes(label: string | undefined): Uint8Array {
 
 function creationTime(time: number | Date | undefined, inodeSize: number): number {
   const t = time === undefined ? Math.floor(Date.now() / 1000) : time instanceof Date ? Math.floor(time.getTime() / 1000) : time;
-  // 128-byte inodes have no room for the epoch bits of times past 2038.
-  const max = inodeSize > 128 ? 2 ** 34 : 2 ** 31;
+  // 128-byte inodes have no room for the epoch bits of times past 2038; with them, times reach 2446.
+  const max = inodeSize > 128 ? 3 * 2 ** 32 + 2 ** 31 : 2 ** 31;
   if (!Number.isInteger(t) || t < 0 || t >= max) throw new FsError('EINVAL', `creation time ${String(time)} is outside what the inodes can store`);
   return t;
 }

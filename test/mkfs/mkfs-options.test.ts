@@ -224,6 +224,8 @@ describe('what mkfs records', () => {
     }
     await expectFsckClean(img);
     await expect(mkfs(tmp.file('y2039-128.img'), { size: 16 * MiB, time: t, inodeSize: 128 })).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(mkfs(tmp.file('y2447.img'), { size: 16 * MiB, time: 3 * 2 ** 32 + 2 ** 31 })).rejects.toMatchObject({ code: 'EINVAL' });
+    await mkfs(tmp.file('y2446.img'), { size: 16 * MiB, time: 3 * 2 ** 32 + 2 ** 31 - 1 });
   });
 
   it('a new image file is sparse', async () => {
