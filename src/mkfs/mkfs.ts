@@ -87,7 +87,9 @@ function checkOwner(owner: { uid: number; gid: number }): void {
 export async function mkfs(target: string | BlockDevice, options: MkfsOptions = {}): Promise<MkfsResult> {
   // Everything that can be rejected is checked before the target is touched.
   const uuid = parseUuid(options.uuid ?? randomUUID(), 'UUID');
-  const hashSeed = parseUuid(options.hashSeed ?? randomUUID(), 'hash seed');
+  let hashSeed = parseUuid(options.hashSeed ?? randomUUID(), 'hash seed');
+  // A zero seed means "choose one", as in mke2fs (the kernel would replace it anyway).
+  if (hashSeed.every((b) => b === 0)) hashSeed = parseUuid(randomUUID(), 'hash seed');
   const label = labelBytes(options.label);
   const rootOwner = options.rootOwner ?? { uid: 0, gid: 0 };
   checkOwner(rootOwner);
