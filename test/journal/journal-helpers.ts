@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { FileDevice } from '../../src/device/file-device.js';
 import { Ext4Super } from '../../src/super/ext4-super.js';
-import { replayJournal } from '../../src/vfs/volume.js';
+import { replayJournal } from '../../src/vfs/journal-open.js';
 import type { RecoveryResult } from '../../src/journal/recovery.js';
 import { runCommand, TOOL_ENV } from '../helpers/run.js';
 import { debugfs } from '../helpers/debugfs.js';
