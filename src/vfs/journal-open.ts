@@ -54,10 +54,12 @@ const MAX_HOME_WRITE_BYTES = 4 << 20;
  * safe (replaying again gives the same result):
  *  1. the replayed blocks are written home (adjacent ones in one write), flush;
  *  2. the journal superblock is reset: s_start = 0 (empty), s_sequence past
- *     the last transaction, s_errno cleared; flush;
- *  3. the superblock's needs_recovery flag is cleared (and an error the
- *     journal recorded becomes the superblock's error state, as ext4 does),
- *     with its checksum; flush.
+ *     the last transaction (jbd2 skips the one recovery stopped at), s_errno
+ *     cleared; flush;
+ *  3. the superblock's needs_recovery flag is cleared, with its checksum;
+ *     an error the journal recorded, or a commit block that failed its
+ *     checksum and so ended the replay early, becomes the superblock's
+ *     error state (as ext4 and e2fsck do); flush.
  * Does nothing when neither the superblock nor the journal asks for it. A
  * journal that holds transactions while needs_recovery is clear is emptied
  * without replay, as the kernel does (jbd2_journal_wipe).
@@ -69,16 +71,21 @@ export async function recoverToDisk(device: BlockDevice, cacheBytes: number): Pr
     if ((fs.sb.featureCompat & COMPAT_HAS_JOURNAL) === 0 && !fs.needsRecovery) return;
     const journal = await openInodeJournal(fs);
     const jsb = await readJournalSuperblock(journal, fs.blockSize);
-    if (!fs.needsRecovery && jsb.start === 0 && jsb.errno === 0) return;
-    const result = await recoverJournal(journal, jsb, { fsBlocks: fs.sb.blocksCount });
-    if (fs.needsRecovery) {
-      await writeHome(device, fs.blockSize, result.blocks);
-      await device.flush();
+    const replay = fs.needsRecovery || jsb.start !== 0;
+    if (!replay && jsb.errno === 0) return;
+    let failedCommit = false;
+    if (replay) {
+      const result = await recoverJournal(journal, jsb, { fsBlocks: fs.sb.blocksCount });
+      if (fs.needsRecovery) {
+        await writeHome(device, fs.blockSize, result.blocks);
+        await device.flush();
+        failedCommit = result.failedCommit !== undefined;
+      }
+      jsb.start = 0;
+      jsb.sequence = result.nextSequence;
     }
-
-    const journalErrno = jsb.errno;
-    jsb.start = 0;
-    jsb.sequence = result.nextSequence;
+    // A damaged commit block cut the replay short: like e2fsck, flag the filesystem for a full check.
+    const error = jsb.errno !== 0 || failedCommit;
     jsb.errno = 0;
     const block0 = await journal.read(0);
     encodeJournalSuperblock(jsb, block0);
@@ -90,7 +97,7 @@ export async function recoverToDisk(device: BlockDevice, cacheBytes: number): Pr
     const raw = await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
     const sb = decodeSuperblock(raw);
     sb.featureIncompat = (sb.featureIncompat & ~INCOMPAT_RECOVER) >>> 0;
-    if (journalErrno !== 0) sb.state |= STATE_ERROR_FS;
+    if (error) sb.state |= STATE_ERROR_FS;
     encodeSuperblock(sb, raw);
     if ((sb.featureRoCompat & RO_COMPAT_METADATA_CSUM) !== 0) setSuperblockChecksum(raw);
     await device.write(SUPERBLOCK_OFFSET, raw);

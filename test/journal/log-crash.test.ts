@@ -16,7 +16,6 @@
  */
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
-import { FsError } from '../../src/base/errors.js';
 import type { BlockDevice } from '../../src/device/block-device.js';
 import { MemoryDevice } from '../../src/device/memory-device.js';
 import { INCOMPAT_RECOVER } from '../../src/format/features.js';
@@ -29,6 +28,7 @@ import { openInodeJournal, recoverToDisk } from '../../src/vfs/journal-open.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
 import { e2fsckReplay, escapedPattern, freeBlocks, pattern } from './log-helpers.js';
+import { CuttingDevice } from './power-cut.js';
 
 const tmp = useTmpDir('journal-crash');
 const BS = 4096;
@@ -42,32 +42,6 @@ interface Tx {
 interface Progress {
   committed: Tx[];
   inflight: Tx | undefined;
-}
-
-/** Cuts power (SimDevice.powerCut) just before its `cutAt`-th write or flush. */
-class CuttingDevice implements BlockDevice {
-  readonly readOnly = false;
-  requests = 0;
-  image: Buffer | undefined;
-  constructor(private readonly inner: SimDevice, private readonly cutAt: number, private readonly honestFlush: boolean) {}
-  get size(): number { return this.inner.size; }
-  read(offset: number, length: number): Promise<Buffer> { return this.inner.read(offset, length); }
-  readInto(offset: number, target: Uint8Array): Promise<void> { return this.inner.readInto(offset, target); }
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    this.tick();
-    await this.inner.write(offset, data);
-  }
-  async flush(): Promise<void> {
-    this.tick();
-    if (this.honestFlush) await this.inner.flush();
-  }
-  async close(): Promise<void> {}
-  private tick(): void {
-    if (++this.requests === this.cutAt) {
-      this.image = this.inner.powerCut({ keepProbability: 0.5, torn: true });
-      throw new FsError('EIO', 'power cut', 'write');
-    }
-  }
 }
 
 interface Plan {

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { expect } from 'vitest';
 import { FileDevice } from '../../src/device/file-device.js';
+import type { MemoryDevice } from '../../src/device/memory-device.js';
 import { JournalLog, type JournalLogOptions, type LoggedBlock } from '../../src/journal/log-writer.js';
 import { tidGt } from '../../src/journal/revoke-table.js';
 import { decodeSuperblock, encodeSuperblock, setSuperblockChecksum, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from '../../src/format/superblock.js';
@@ -194,9 +195,9 @@ export function differingBlocks(a: string, b: string, bs: number): number[] {
   return differingBlocksFrom(fs.readFileSync(a), b, bs);
 }
 
-/** Blocks at which image file `b` differs from the image bytes `x`. */
-export function differingBlocksFrom(x: Buffer, b: string, bs: number): number[] {
-  const y = fs.readFileSync(b);
+/** Blocks at which image `b` (a file, or a device in memory) differs from the image bytes `x`. */
+export function differingBlocksFrom(x: Buffer, b: string | MemoryDevice, bs: number): number[] {
+  const y = typeof b === 'string' ? fs.readFileSync(b) : b.bytes;
   expect(x.length).toBe(y.length);
   const out: number[] = [];
   for (let off = 0; off < x.length; off += bs) {
