@@ -12,8 +12,10 @@ import { JournalLog, type JournalLogOptions, type LoggedBlock } from '../../src/
 import { tidGt } from '../../src/journal/revoke-table.js';
 import { decodeSuperblock, encodeSuperblock, setSuperblockChecksum, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from '../../src/format/superblock.js';
 import { Ext4Super } from '../../src/super/ext4-super.js';
-import { openInodeJournal } from '../../src/vfs/journal-open.js';
+import { openInodeJournal, recoverToDisk } from '../../src/vfs/journal-open.js';
 import { debugfs, readRange } from '../helpers/debugfs.js';
+import { expectFsckClean } from '../helpers/fsck.js';
+import { mountImage } from '../helpers/loop.js';
 import { keystream } from '../helpers/prng.js';
 import { runCommand, TOOL_ENV } from '../helpers/run.js';
 
@@ -86,6 +88,41 @@ export async function superblockSansBookkeeping(img: string): Promise<Superblock
   sb.writeTime = 0;
   sb.checksum = 0;
   return sb;
+}
+
+/** recoverToDisk on an image file. */
+export async function recoverFile(img: string): Promise<void> {
+  const dev = await FileDevice.open(img);
+  try {
+    await recoverToDisk(dev, 8 << 20);
+  } finally {
+    await dev.close();
+  }
+}
+
+/**
+ * recoverToDisk on a copy of `img` (returned): it must be e2fsck's replayed
+ * image `oracle` block for block (the superblock without e2fsck's
+ * bookkeeping), and e2fsck-clean.
+ */
+export async function expectRecoverToDiskLikeE2fsck(img: string, oracle: string, bs: number): Promise<string> {
+  const ours = `${img}.ours`;
+  fs.copyFileSync(img, ours);
+  await recoverFile(ours);
+  const sbBlock = Math.floor(SUPERBLOCK_OFFSET / bs);
+  expect(differingBlocks(ours, oracle, bs).filter((nr) => nr !== sbBlock)).toEqual([]);
+  expect(await superblockSansBookkeeping(ours)).toEqual(await superblockSansBookkeeping(oracle));
+  await expectFsckClean(ours, { timeoutMs: 60_000 });
+  return ours;
+}
+
+/** A copy of `img` that the kernel mounted read-write (replaying its journal) and unmounted. */
+export async function kernelReplayedCopy(img: string): Promise<string> {
+  const kernel = `${img}.kernel`;
+  fs.copyFileSync(img, kernel);
+  const m = await mountImage(kernel);
+  await m.unmount();
+  return kernel;
 }
 
 /** Sets needs_recovery in the superblock with debugfs, as a crash of a mounted filesystem leaves it. */

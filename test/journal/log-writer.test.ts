@@ -16,19 +16,18 @@
  */
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
-import { FileDevice } from '../../src/device/file-device.js';
 import type { Ext4JournalFeatures, LoggedBlock } from '../../src/journal/log-writer.js';
-import { recoverToDisk } from '../../src/vfs/journal-open.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
 import { dumpe2fs, readRange, writeRange } from '../helpers/debugfs.js';
 import { expectFsckClean } from '../helpers/fsck.js';
-import { canLoopMount, describeLoopSkip, mountImage } from '../helpers/loop.js';
+import { canLoopMount, describeLoopSkip } from '../helpers/loop.js';
 import { runChecked } from '../helpers/run.js';
 import { journalBlocks, replayImage } from './journal-helpers.js';
 import {
-  blocksDiffering, differingBlocks, differingBlocksFrom, e2fsckReplay, escapedPattern, expectedReplay, freeBlocks, logdump, openLog, pattern,
-  relabelledSuperblockBlock, setNeedsRecovery, superblockSansBookkeeping, type ModelTransaction,
+  blocksDiffering, differingBlocksFrom, e2fsckReplay, escapedPattern, expectedReplay, expectRecoverToDiskLikeE2fsck, freeBlocks,
+  kernelReplayedCopy, logdump, openLog, pattern, relabelledSuperblockBlock, setNeedsRecovery, superblockSansBookkeeping,
+  type ModelTransaction,
 } from './log-helpers.js';
 
 const tmp = useTmpDir('journal-log');
@@ -173,24 +172,11 @@ describe('transactions written by JournalLog', () => {
     await expectFsckClean(oracle, { timeoutMs: 60_000 });
 
     // recoverToDisk: the same image as e2fsck's replay.
-    const ours = `${img}.ours`;
-    fs.copyFileSync(img, ours);
-    const dev = await FileDevice.open(ours);
-    try {
-      await recoverToDisk(dev, 8 << 20);
-    } finally {
-      await dev.close();
-    }
-    expect(differingBlocks(ours, oracle, bs).filter((nr) => nr !== sbBlock)).toEqual([]);
-    expect(await superblockSansBookkeeping(ours)).toEqual(await superblockSansBookkeeping(oracle));
-    await expectFsckClean(ours, { timeoutMs: 60_000 });
+    await expectRecoverToDiskLikeE2fsck(img, oracle, bs);
 
     // The kernel.
     if (canLoop) {
-      const kernel = `${img}.kernel`;
-      fs.copyFileSync(img, kernel);
-      const m = await mountImage(kernel);
-      await m.unmount();
+      const kernel = await kernelReplayedCopy(img);
       // The kernel rewrites the superblock at mount and unmount (times, counts): its label is checked instead.
       expect(await blocksDiffering(kernel, bs, want)).toEqual([]);
       expect(await dumpe2fs(kernel, ['-h'])).toMatch(/^Filesystem volume name:\s+jlog-T3$/m);
