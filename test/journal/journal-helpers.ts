@@ -11,6 +11,7 @@ import { replayJournal } from '../../src/vfs/journal-open.js';
 import type { RecoveryResult } from '../../src/journal/recovery.js';
 import { runChecked, runCommand, TOOL_ENV } from '../helpers/run.js';
 import { debugfs } from '../helpers/debugfs.js';
+import { mountImage } from '../helpers/loop.js';
 
 export function sha256File(p: string): string {
   return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
@@ -103,4 +104,20 @@ export async function kernelWorkload(m: string): Promise<void> {
       fs.closeSync(fd);
     }
   }
+}
+
+/**
+ * Mounts `img` read-write, lets `change` work in the mount, and copies the
+ * image file while it is still mounted: the copy's journal holds what was
+ * committed (fsync) but not yet written home. Returns `copy`.
+ */
+export async function copyWhileMounted(img: string, copy: string, change: (dir: string) => Promise<void>): Promise<string> {
+  const mnt = await mountImage(img);
+  try {
+    await change(mnt.dir);
+    fs.copyFileSync(img, copy);
+  } finally {
+    await mnt.unmount();
+  }
+  return copy;
 }

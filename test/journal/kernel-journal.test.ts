@@ -22,7 +22,7 @@ import { debugfs, dumpe2fs } from '../helpers/debugfs.js';
 import { canLoopMount, describeLoopSkip, mountImage } from '../helpers/loop.js';
 import { runChecked } from '../helpers/run.js';
 import { expectFsckClean } from '../helpers/fsck.js';
-import { e2fsckReplayedCopy, kernelWorkload as workload, replayImage, sha256File } from './journal-helpers.js';
+import { copyWhileMounted, e2fsckReplayedCopy, kernelWorkload as workload, replayImage, sha256File } from './journal-helpers.js';
 import { snapshotHost, snapshotVolume } from './snapshot.js';
 import { FileDevice } from '../../src/device/file-device.js';
 import { Ext4Super } from '../../src/super/ext4-super.js';
@@ -43,13 +43,7 @@ describe.skipIf(!canLoop)('journals written by the kernel', () => {
     const dir = tmp.fresh('kernel');
     const img = await mkfs(path.join(dir, 'live.img'), { size: '64M', args: kc.args });
     const unreplayed = path.join(dir, 'unreplayed.img');
-    const mnt = await mountImage(img);
-    try {
-      await workload(mnt.dir);
-      fs.copyFileSync(img, unreplayed);
-    } finally {
-      await mnt.unmount();
-    }
+    await copyWhileMounted(img, unreplayed, workload);
     const header = await dumpe2fs(unreplayed, ['-h']);
     expect(header).toMatch(/needs_recovery/);
     expect(header).toMatch(kc.journal);
@@ -119,15 +113,11 @@ describe.skipIf(!canLoop)('fast-commit journals written by the kernel', () => {
     const dir = tmp.fresh(name);
     const img = await mkfs(path.join(dir, 'live.img'), { size: '64M', args: ['-b', '4096', '-O', 'fast_commit'] });
     const copy = path.join(dir, 'copy.img');
-    const mnt = await mountImage(img);
-    try {
-      fs.writeFileSync(`${mnt.dir}/a`, 'a\n');
-      await runChecked('sync', ['-f', mnt.dir]);
-      await change(mnt.dir);
-      fs.copyFileSync(img, copy);
-    } finally {
-      await mnt.unmount();
-    }
+    await copyWhileMounted(img, copy, async (m) => {
+      fs.writeFileSync(`${m}/a`, 'a\n');
+      await runChecked('sync', ['-f', m]);
+      await change(m);
+    });
     expect(await dumpe2fs(copy, ['-h'])).toMatch(/needs_recovery/);
     return copy;
   }

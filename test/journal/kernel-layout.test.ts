@@ -11,11 +11,11 @@ import * as fs from 'node:fs';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
 import { debugfs, dumpe2fs, readRange } from '../helpers/debugfs.js';
-import { canLoopMount, describeLoopSkip, mountImage } from '../helpers/loop.js';
+import { canLoopMount, describeLoopSkip } from '../helpers/loop.js';
 import { runChecked } from '../helpers/run.js';
 import { decodeJournalSuperblock } from '../../src/format/jbd2-superblock.js';
 import { logFormat, revokeRecordsPerBlock, tagsPerDescriptor } from '../../src/journal/log-blocks.js';
-import { journalBlocks } from './journal-helpers.js';
+import { copyWhileMounted, journalBlocks } from './journal-helpers.js';
 
 const tmp = useTmpDir('journal-kernel-layout');
 const canLoop = await canLoopMount();
@@ -67,23 +67,18 @@ describe.skipIf(!canLoop)('descriptor and revoke block capacity in kernel journa
   ])('$name: full blocks hold as many entries as JournalLog puts in them', async ({ args, size, fullRevokes }) => {
     const dir = tmp.fresh('layout');
     const img = await mkfs(`${dir}/live.img`, { size, args });
-    const copy = `${dir}/copy.img`;
-    const mnt = await mountImage(img);
-    try {
-      const d = `${mnt.dir}/big`;
+    const copy = await copyWhileMounted(img, `${dir}/copy.img`, async (m) => {
+      const d = `${m}/big`;
       fs.mkdirSync(d);
       const name = (i: number): string => `${d}/a-name-long-enough-to-fill-directory-blocks-quickly-${String(i).padStart(6, '0')}`;
       // Many inodes and directory blocks in one transaction: full descriptor blocks.
       for (let i = 0; i < 6000; i++) fs.writeFileSync(name(i), '');
       fsyncPath(d);
-      await runChecked('sync', ['-f', mnt.dir]);
+      await runChecked('sync', ['-f', m]);
       // Freeing the directory's blocks in one transaction: full revoke blocks.
       fs.rmSync(d, { recursive: true });
-      fsyncPath(mnt.dir);
-      fs.copyFileSync(img, copy);
-    } finally {
-      await mnt.unmount();
-    }
+      fsyncPath(m);
+    });
     expect(await dumpe2fs(copy, ['-h'])).toMatch(/needs_recovery/);
     const j0 = (await journalBlocks(copy))[0];
     const bs = args.includes('1024') ? 1024 : 4096;

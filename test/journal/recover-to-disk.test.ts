@@ -29,7 +29,7 @@ import { expectFsckClean } from '../helpers/fsck.js';
 import { canLoopMount, describeLoopSkip, mountImage } from '../helpers/loop.js';
 import { runChecked } from '../helpers/run.js';
 import { Rng } from '../helpers/prng.js';
-import { journalBlocks, kernelWorkload } from './journal-helpers.js';
+import { copyWhileMounted, journalBlocks, kernelWorkload } from './journal-helpers.js';
 import {
   differingBlocks, differingBlocksFrom, e2fsckReplay, expectRecoverToDiskLikeE2fsck, recoverFile, superblockSansBookkeeping,
 } from './log-helpers.js';
@@ -57,14 +57,7 @@ describe.skipIf(!canLoop)('recoverToDisk on journals the kernel wrote', () => {
   ])('$name: the same image as e2fsck\'s replay', async ({ args, bs }) => {
     const dir = tmp.fresh('kernel');
     const img = await mkfs(`${dir}/live.img`, { size: '64M', args });
-    const copy = `${dir}/copy.img`;
-    const mnt = await mountImage(img);
-    try {
-      await kernelWorkload(mnt.dir);
-      fs.copyFileSync(img, copy);
-    } finally {
-      await mnt.unmount();
-    }
+    const copy = await copyWhileMounted(img, `${dir}/copy.img`, kernelWorkload);
     expect(await dumpe2fs(copy, ['-h'])).toMatch(/needs_recovery/);
     await expectSameAsE2fsck(copy, bs);
     const vol = await openVolume(`${copy}.ours`);
