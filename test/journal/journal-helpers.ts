@@ -109,10 +109,11 @@ export async function kernelWorkload(m: string): Promise<void> {
 /**
  * Mounts `img` read-write, lets `change` work in the mount, and copies the
  * image file while it is still mounted: the copy's journal holds what was
- * committed (fsync) but not yet written home. Returns `copy`.
+ * committed (fsync) but not yet written home. `options` are mount options.
+ * Returns `copy`.
  */
-export async function copyWhileMounted(img: string, copy: string, change: (dir: string) => Promise<void>): Promise<string> {
-  const mnt = await mountImage(img);
+export async function copyWhileMounted(img: string, copy: string, change: (dir: string) => Promise<void>, options: string[] = []): Promise<string> {
+  const mnt = await mountImage(img, { options });
   try {
     await change(mnt.dir);
     fs.copyFileSync(img, copy);
