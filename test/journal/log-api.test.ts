@@ -240,8 +240,10 @@ describe('JournalLog.commit', () => {
       console.log(`commit of ${n} x 4 KiB blocks: ${firstWrites.length} device writes, ${ms.toFixed(1)} ms ` +
         `(${((n * 4096) / 1e6 / (ms / 1000)).toFixed(0)} MB/s into ${tmp.path.startsWith('/dev/shm') ? 'tmpfs' : 'disk'})`);
       expect((await logdump(img)).transactions.map((t) => t.blocks.length)).toEqual([n, 3]);
+      await log.markClean(log.nextTid);
     } finally {
       await dev.close();
     }
+    await expectFsckClean(img);
   });
 });

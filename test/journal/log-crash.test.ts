@@ -27,6 +27,7 @@ import { Ext4Super } from '../../src/super/ext4-super.js';
 import { openInodeJournal, recoverToDisk } from '../../src/vfs/journal-open.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mkfs } from '../helpers/images.js';
+import { expectFsckClean } from '../helpers/fsck.js';
 import { e2fsckReplay, escapedPattern, freeBlocks, pattern } from './log-helpers.js';
 import { CuttingDevice } from './power-cut.js';
 
@@ -199,6 +200,8 @@ describe('power cuts during JournalLog writes', () => {
           for (const nr of plan.blocks) {
             expect(theirs.subarray(nr * BS, (nr + 1) * BS).equals(mem.bytes.subarray(nr * BS, (nr + 1) * BS)), `cut ${cut}: block ${nr}`).toBe(true);
           }
+          fs.writeFileSync(`${file}.ours`, mem.bytes);
+          await expectFsckClean(`${file}.ours`, { timeoutMs: 60_000 });
           checkedWithE2fsck++;
         }
       }

@@ -134,6 +134,7 @@ describe('recoverToDisk edge cases', () => {
     expect(await superblockSansBookkeeping(img)).toEqual(await superblockSansBookkeeping(oracle));
     expect(await dumpe2fs(img, ['-h'])).toMatch(/^Filesystem state:\s+clean with errors$/m);
     expect(decodeJournalSuperblock(await readRange(img, j0, 1024)).errno).toBe(0);
+    await expectFsckClean(img, { timeoutMs: 60_000 });
   });
 
   it('transactions in a journal whose needs_recovery is clear are discarded, not replayed (as the kernel does)', async () => {
@@ -199,5 +200,7 @@ describe('recoverToDisk edge cases', () => {
       requests = cut;
     }
     expect(requests).toBeGreaterThanOrEqual(6);
+    fs.writeFileSync(`${img}.recovered`, clean.bytes);
+    await expectFsckClean(`${img}.recovered`, { timeoutMs: 60_000 });
   });
 });
