@@ -1,7 +1,8 @@
 /**
  * The jbd2 log writer against the oracles. On images made by mkfs.ext4
  * (each journal format: 64-bit tags with checksum v3, 32-bit tags with
- * checksum v3, no checksums, checksum v2 and v1 made by debugfs), JournalLog
+ * checksum v3, no checksums, checksum v2 with 64- and 32-bit tags and v1
+ * made by debugfs), JournalLog
  * writes transactions: a relabelled superblock block, patterns into free
  * blocks, blocks that open with the journal magic (logged escaped),
  * revokes of blocks logged earlier (one relogged after its revoke), a
@@ -62,6 +63,10 @@ const KINDS: Kind[] = [
   {
     name: 'checksum v2 (a journal debugfs set up with jo -c -v 2)', mkfsArgs: ['-b', '4096'], prepare: ['jo -c -v 2', 'jc'],
     features: 'keep', journalFeatures: /^Journal features:\s+journal_incompat_revoke journal_64bit journal_checksum_v2$/m,
+  },
+  {
+    name: 'checksum v2 with 32-bit tags (10-byte tags)', mkfsArgs: ['-b', '4096', '-O', '^64bit'], prepare: ['jo -c -v 2', 'jc'],
+    features: 'keep', journalFeatures: /^Journal features:\s+journal_incompat_revoke journal_checksum_v2$/m,
   },
   {
     name: 'checksum v1 (a journal debugfs set up with jo -c, no metadata_csum)', mkfsArgs: ['-b', '4096', '-O', '^metadata_csum'],
