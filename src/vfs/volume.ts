@@ -11,11 +11,12 @@ import { Ext4Super } from '../super/ext4-super.js';
 import { OverlayDevice } from '../device/overlay-device.js';
 import { featureNames } from '../format/features.js';
 import { volumeLabel, lastMountedPath, uuidString, STATE_VALID_FS, STATE_ERROR_FS } from '../format/superblock.js';
-import { replayJournal } from './journal-open.js';
+import { recoverToDisk, replayJournal } from './journal-open.js';
 import { Mounted } from './mounted.js';
 import { Ext4Promises } from './promises.js';
 import type { OpenVolumeOptions, Volume, VolumeInfo } from './types.js';
-import { Journal, type LogWriter } from '../journal/transaction.js';
+import { Journal } from '../journal/transaction.js';
+import { openLogWriter } from './journal-log.js';
 import { realClock, type Clock } from '../base/clock.js';
 import { markCleanUnmount, markMountedWritable, type MountedState } from '../super/mount-state.js';
 import { Orphans } from '../inode/orphan.js';
@@ -137,26 +138,22 @@ const NOT_WRITABLE: ReadonlyArray<[number, 'incompat' | 'ro_compat', string]> = 
  */
 async function openWritable(device: BlockDevice, owns: boolean, cacheBytes: number, clock: Clock): Promise<Ext4Volume> {
   if (device.readOnly) throw new FsError('EROFS', 'the device is read-only', 'open');
+  // A crash left committed transactions in the journal: write them home first (as Linux's mount and e2fsck do).
+  const probe = await Ext4Super.mount(device, { readOnly: true, cacheBytes, recover: 'before-replay' });
+  if (probe.needsRecovery) await recoverToDisk(device, cacheBytes);
   const fs = await Ext4Super.mount(device, { readOnly: false, cacheBytes });
   const refused = NOT_WRITABLE.filter(([bit, kind]) => ((kind === 'incompat' ? fs.sb.featureIncompat : fs.sb.featureRoCompat) & bit) !== 0);
   if (fs.readOnly || refused.length > 0) {
     const names = refused.length > 0 ? refused.map(([, , n]) => n).join(', ') : 'ro_compat ' + featureNames(fs.sb).join(', ');
     throw new FsError('EROFS', `ext4kit can only read this filesystem (features it cannot write: ${names}); open with { readOnly: true }`, 'open');
   }
-  fs.journal = new Journal(fs.cache, await openLog(fs), { clock });
+  fs.journal = new Journal(fs.cache, await openLogWriter(fs), { clock });
   const m = new Mounted(fs, cacheBytes, clock);
   const vol = new Ext4Volume(m, device, owns);
   vol.mountedState = await markMountedWritable(fs, clock.now());
   m.orphans = await Orphans.load(fs, m.inodes);
   await finishOrphans(m);
   return vol;
-}
-
-/** The on-disk log of a filesystem with a journal (has_journal); undefined without one. */
-async function openLog(fs: Ext4Super): Promise<LogWriter | undefined> {
-  void fs;
-  // The jbd2 log writer is merged separately; until then changes go home at each commit.
-  return undefined;
 }
 
 /**
