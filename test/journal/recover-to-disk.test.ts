@@ -60,7 +60,7 @@ describe.skipIf(!canLoop)('recoverToDisk on journals the kernel wrote', () => {
     const copy = await copyWhileMounted(img, `${dir}/copy.img`, kernelWorkload);
     expect(await dumpe2fs(copy, ['-h'])).toMatch(/needs_recovery/);
     await expectSameAsE2fsck(copy, bs);
-    const vol = await openVolume(`${copy}.ours`);
+    const vol = await openVolume(`${copy}.ours`, { readOnly: true });
     try {
       expect(vol.info().features).not.toContain('needs_recovery');
       expect((await vol.promises.readdir('/keep/moved')).sort()).toEqual(['hard']);
