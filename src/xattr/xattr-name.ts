@@ -14,10 +14,10 @@
  * (version 1, 4-byte entries for the owner, group, mask and other).
  */
 import { FsError } from '../base/errors.js';
-import { readU16LE } from '../format/le.js';
+import { readU16LE, readU32LE } from '../format/le.js';
 import {
   ACL_GROUP, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ,
-  aclXattrToDisk, splitXattrName,
+  aclXattrToDisk, splitXattrName, POSIX_ACL_XATTR_VERSION,
   XATTR_INDEX_HURD, XATTR_INDEX_POSIX_ACL_ACCESS, XATTR_INDEX_POSIX_ACL_DEFAULT,
   XATTR_INDEX_SECURITY, XATTR_INDEX_TRUSTED, XATTR_INDEX_USER,
 } from '../format/xattr.js';
@@ -72,11 +72,41 @@ export function diskValueOf(key: XattrKey, value: Uint8Array | undefined, isDir:
     throw new FsError('E2BIG', `xattr value of ${value.length} bytes exceeds ${XATTR_SIZE_MAX}`);
   }
   if (!isAclIndex(key.nameIndex)) return value;
-  const acl = value === undefined || value.length === 0 ? undefined : aclXattrToDisk(value);
+  const acl = value === undefined || value.length === 0 || !validAcl(value) ? undefined : aclXattrToDisk(value);
   if (key.nameIndex === XATTR_INDEX_POSIX_ACL_DEFAULT && !isDir && acl !== undefined) {
     throw new FsError('EACCES', 'a default ACL can only be set on a directory');
   }
   return acl;
+}
+
+/**
+ * Checks an ACL in its user-space form as Linux's posix_acl_from_xattr and
+ * posix_acl_valid do: version 2, whole 8-byte entries, permissions within
+ * rwx, and the entries in order: one owner entry, named users, one owning
+ * group entry, named groups, a mask (required once there are named
+ * entries), one other entry. Returns false for a header with no entries
+ * (which means "no ACL"); throws EINVAL for anything malformed.
+ */
+function validAcl(value: Uint8Array): boolean {
+  const bad = (): FsError => new FsError('EINVAL', 'invalid POSIX ACL');
+  if (value.length < 4 || readU32LE(value, 0) !== POSIX_ACL_XATTR_VERSION || (value.length - 4) % 8 !== 0) throw bad();
+  if (value.length === 4) return false;
+  const enum S { USER_OBJ, USER, GROUP, OTHER, DONE }
+  let state: S = S.USER_OBJ;
+  let needsMask = false;
+  for (let off = 4; off < value.length; off += 8) {
+    const tag = readU16LE(value, off);
+    if ((readU16LE(value, off + 2) & ~7) !== 0) throw bad();
+    if (tag === ACL_USER_OBJ && state === S.USER_OBJ) state = S.USER;
+    else if (tag === ACL_USER && state === S.USER) needsMask = true;
+    else if (tag === ACL_GROUP_OBJ && state === S.USER) state = S.GROUP;
+    else if (tag === ACL_GROUP && state === S.GROUP) needsMask = true;
+    else if (tag === ACL_MASK && state === S.GROUP) state = S.OTHER;
+    else if (tag === ACL_OTHER && (state === S.OTHER || (state === S.GROUP && !needsMask))) state = S.DONE;
+    else throw bad();
+  }
+  if (state !== S.DONE) throw bad();
+  return true;
 }
 
 export function sameKey(a: XattrKey, b: XattrKey): boolean {
