@@ -24,7 +24,7 @@ import { allocatorsOf } from '../alloc/allocators.js';
 import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
 import { groupFirstBlock } from '../format/superblock.js';
-import { EXT4_HUGE_FILE_FL } from '../format/inode.js';
+import { addInodeBlocks } from '../extent/inode-blocks.js';
 import { writeU32LE } from '../format/le.js';
 import {
   encodeXattrBlock, parseXattrBlock, readXattrBlockHeader, verifyXattrBlock, writeXattrBlockChecksum,
@@ -52,14 +52,6 @@ export function xattrBlockRefcount(b: MetaBuffer): number {
 /** Bytes an xattr block holds for entries and values. */
 export function xattrBlockCapacity(fs: Ext4Super): number {
   return fs.blockSize - XATTR_BLOCK_HEADER_SIZE;
-}
-
-/** Adds or removes one block in i_blocks, in the unit the inode counts in (sectors, or blocks with HUGE_FILE_FL). */
-function countXattrBlock(fs: Ext4Super, inode: Ext4Inode, delta: 1 | -1): void {
-  const unit = fs.hasHugeFile && (inode.disk.flags & EXT4_HUGE_FILE_FL) !== 0 ? 1 : fs.blockSize / 512;
-  const blocks = inode.disk.blocks + delta * unit;
-  if (blocks < 0) throw corrupted('inode', inode.ino, `i_blocks ${inode.disk.blocks} does not count its xattr block`);
-  inode.disk.blocks = blocks;
 }
 
 function sealBlock(fs: Ext4Super, b: MetaBuffer): void {
@@ -119,7 +111,7 @@ export async function writeXattrBlock(
   if (entries.length === 0) {
     if (old === 0) return;
     inode.disk.fileAcl = 0;
-    countXattrBlock(fs, inode, -1);
+    addInodeBlocks(fs, inode, -1);
     await releaseXattrBlock(fs, h, inode, old);
     return;
   }
@@ -140,7 +132,7 @@ export async function writeXattrBlock(
   // reader in between sees the old contents or the new, never neither.
   inode.disk.fileAcl = nr;
   if (old === 0) {
-    countXattrBlock(fs, inode, 1);
+    addInodeBlocks(fs, inode, 1);
   } else {
     await releaseXattrBlock(fs, h, inode, old);
   }

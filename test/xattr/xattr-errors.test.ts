@@ -10,12 +10,13 @@
 import { describe, expect, it } from 'vitest';
 import { useImages } from '../helpers/images.js';
 import { expectFsckClean } from '../helpers/fsck.js';
-import { debugfs, parseEaList, parseStat } from '../helpers/debugfs.js';
+import { debugfs, parseEaList, parseStat, inodeNumber } from '../helpers/debugfs.js';
 import { aclXattrValue, ACL_UNDEFINED_ID } from '../helpers/host-xattr.js';
-import { inoOf, openRw, testTime, type RwFs } from '../helpers/rw-fs.js';
+import { openWritableFs, type WritableFs } from '../helpers/writable-fs.js';
 import { changeXattr, type XattrSetFlags } from '../../src/xattr/xattr-set.js';
 import { getXattrValue } from './xattr-oracle.js';
 
+const CTIME = { sec: 1_700_000_000, nsec: 0 };
 const images = useImages('xattr-errors');
 
 async function fresh(args: string[] = ['-b', '4096']): Promise<string> {
@@ -25,9 +26,9 @@ async function fresh(args: string[] = ['-b', '4096']): Promise<string> {
   });
 }
 
-async function set(v: RwFs, ino: number, name: string, value: Uint8Array | string | undefined, flags: XattrSetFlags = 'either'): Promise<void> {
+async function set(v: WritableFs, ino: number, name: string, value: Uint8Array | string | undefined, flags: XattrSetFlags = 'either'): Promise<void> {
   const bytes = typeof value === 'string' ? Buffer.from(value) : value;
-  await changeXattr(v.fs, v.inodes, await v.inode(ino), name, bytes, flags, testTime());
+  await changeXattr(v.fs, v.inodes, await v.inodes.get(ino), name, bytes, flags, CTIME);
 }
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -42,8 +43,8 @@ async function code(p: Promise<unknown>): Promise<string> {
 describe('xattr set/remove errors', () => {
   it('reports flag, name and size errors as Linux does, without changing the image or the volume', async () => {
     const img = await fresh();
-    const f = await inoOf(img, '/f');
-    const v = await openRw(img);
+    const f = await inodeNumber(img, '/f');
+    const v = await openWritableFs(img);
     try {
       expect(await code(set(v, f, 'user.x', '1', 'replace'))).toBe('ENODATA');
       expect(await code(set(v, f, 'user.x', undefined))).toBe('ENODATA');
@@ -73,13 +74,13 @@ describe('xattr set/remove errors', () => {
 
   it('moves a value from the inode to the xattr block and back as it grows and shrinks, freeing the block', async () => {
     const img = await fresh();
-    const f = await inoOf(img, '/f');
-    const v = await openRw(img);
+    const f = await inodeNumber(img, '/f');
+    const v = await openWritableFs(img);
     const stages: Array<{ size: number; inBlock: boolean }> = [];
     try {
       for (const size of [10, 80, 300, 4000, 50, 0]) {
         await set(v, f, 'user.grow', Buffer.alloc(size, 0x41 + (size % 26)));
-        const inode = await v.inode(f);
+        const inode = await v.inodes.get(f);
         stages.push({ size, inBlock: inode.disk.fileAcl !== 0 });
       }
       await set(v, f, 'user.grow', undefined);
@@ -99,12 +100,12 @@ describe('xattr set/remove errors', () => {
 
   it('stores an access ACL in ext4 form, sets the mode from it, and drops one the mode expresses', async () => {
     const img = await fresh();
-    const f = await inoOf(img, '/f');
-    const g = await inoOf(img, '/g');
-    const d = await inoOf(img, '/d');
+    const f = await inodeNumber(img, '/f');
+    const g = await inodeNumber(img, '/g');
+    const d = await inodeNumber(img, '/d');
     const full = aclXattrValue([[1, 6, ACL_UNDEFINED_ID], [2, 6, 1000], [4, 4, ACL_UNDEFINED_ID], [0x10, 6, ACL_UNDEFINED_ID], [0x20, 4, ACL_UNDEFINED_ID]]);
     const minimal = aclXattrValue([[1, 7, ACL_UNDEFINED_ID], [4, 5, ACL_UNDEFINED_ID], [0x20, 1, ACL_UNDEFINED_ID]]);
-    const v = await openRw(img);
+    const v = await openWritableFs(img);
     try {
       await set(v, f, 'system.posix_acl_access', full);
       await set(v, g, 'system.posix_acl_access', minimal);

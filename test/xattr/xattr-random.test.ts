@@ -18,8 +18,8 @@ import { makeTree, useImages, type TreeEntry } from '../helpers/images.js';
 import { expectFsckClean } from '../helpers/fsck.js';
 import { canLoopMount, withMountedImage } from '../helpers/loop.js';
 import { readHostXattrs, setHostXattrs } from '../helpers/host-xattr.js';
-import { debugfs } from '../helpers/debugfs.js';
-import { inoOf, openRw, testTime, type RwFs } from '../helpers/rw-fs.js';
+import { debugfs, inodeNumber } from '../helpers/debugfs.js';
+import { openWritableFs, type WritableFs } from '../helpers/writable-fs.js';
 import { changeXattr } from '../../src/xattr/xattr-set.js';
 import { allXattrs, blockXattrs, ibodyXattrs } from '../../src/xattr/xattr-read.js';
 import { aclDiskToXattr } from '../../src/format/xattr.js';
@@ -63,8 +63,8 @@ async function buildTree(): Promise<string> {
 }
 
 /** What ext4kit's read side returns: names (system.data hidden) and values, ACLs in user-space form. */
-async function readSide(v: RwFs, ino: number): Promise<Map<string, Buffer>> {
-  const inode = await v.inode(ino);
+async function readSide(v: WritableFs, ino: number): Promise<Map<string, Buffer>> {
+  const inode = await v.inodes.get(ino);
   const out = new Map<string, Buffer>();
   for (const e of await allXattrs(v.fs, inode)) {
     if (e.fullName === 'system.data') continue;
@@ -101,18 +101,18 @@ describe.each(KINDS)('random xattr sequences: $name', (kind) => {
     const modes = new Map<string, number>();
     for (const f of FILES) modes.set(f, await modeOf(ours, f));
     const inos = new Map<string, number>();
-    for (const f of FILES) inos.set(f, await inoOf(ours, `/${f}`));
+    for (const f of FILES) inos.set(f, await inodeNumber(ours, `/${f}`));
 
     const ops = randomOps(seed, FILES, DIRS, OPS, { blockSize: Number(kind.args[1]), acls: kind.acls });
     const results: number[] = [];
-    const v = await openRw(ours);
+    const v = await openWritableFs(ours);
     try {
       for (const [i, op] of ops.entries()) {
         const where = `seed ${seed} op ${i}: ${describeOp(op)}`;
         const ino = inos.get(op.file)!;
         let errno = 0;
         try {
-          await changeXattr(v.fs, v.inodes, await v.inode(ino), op.name, op.value, op.flags, testTime(1_700_000_000 + i));
+          await changeXattr(v.fs, v.inodes, await v.inodes.get(ino), op.name, op.value, op.flags, { sec: 1_700_000_000 + i, nsec: 0 });
         } catch (e) {
           if (!(e instanceof FsError) || e.code === 'EFSCORRUPTED') throw new Error(`${where}: ${String(e)}`);
           errno = -e.errno;
@@ -120,7 +120,7 @@ describe.each(KINDS)('random xattr sequences: $name', (kind) => {
         results.push(errno);
         if (errno === 0) applyToModel(model.get(op.file)!, modes, op);
         expect(sorted(await readSide(v, ino)), where).toEqual(sorted(model.get(op.file)!));
-        expect((await v.inode(ino)).disk.mode & 0o7777, where).toBe(modes.get(op.file)! & 0o7777);
+        expect((await v.inodes.get(ino)).disk.mode & 0o7777, where).toBe(modes.get(op.file)! & 0o7777);
       }
     } finally {
       await v.close();
@@ -128,7 +128,7 @@ describe.each(KINDS)('random xattr sequences: $name', (kind) => {
     await expectFsckClean(ours);
 
     // The image as written, read back afresh.
-    const again = await openRw(ours);
+    const again = await openWritableFs(ours);
     try {
       for (const f of FILES) expect(sorted(await readSide(again, inos.get(f)!)), `reopened ${f}`).toEqual(sorted(model.get(f)!));
     } finally {
@@ -170,11 +170,11 @@ describe.each(KINDS)('random xattr sequences: $name', (kind) => {
 
 /** Per file: the names in the inode body and the names in the xattr block, in on-disk order. */
 async function placements(img: string, inos: Map<string, number>): Promise<Map<string, { ibody: string[]; block: string[] }>> {
-  const v = await openRw(img);
+  const v = await openWritableFs(img);
   try {
     const out = new Map<string, { ibody: string[]; block: string[] }>();
     for (const [f, ino] of inos) {
-      const inode = await v.inode(ino);
+      const inode = await v.inodes.get(ino);
       out.set(f, { ibody: ibodyXattrs(v.fs, inode).map((e) => e.fullName), block: (await blockXattrs(v.fs, inode)).map((e) => e.fullName) });
     }
     return out;

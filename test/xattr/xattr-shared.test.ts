@@ -19,14 +19,15 @@ import { makeTree, useImages } from '../helpers/images.js';
 import { expectFsckClean } from '../helpers/fsck.js';
 import { canLoopMount, describeLoopSkip, withMountedImage } from '../helpers/loop.js';
 import { readHostXattrs, setHostXattrs } from '../helpers/host-xattr.js';
-import { debugfs, debugfsBatch, parseStat, readBlock, readRawSuper, writeRange, fsChecksumSeed, hasMetadataCsum } from '../helpers/debugfs.js';
+import { debugfs, debugfsBatch, parseStat, readBlock, readRawSuper, writeRange, fsChecksumSeed, hasMetadataCsum, inodeNumber } from '../helpers/debugfs.js';
 import { Rng } from '../helpers/prng.js';
 import { runCommand, TOOL_ENV } from '../helpers/run.js';
-import { inoOf, openRw, testTime } from '../helpers/rw-fs.js';
+import { openWritableFs } from '../helpers/writable-fs.js';
 import { changeXattr } from '../../src/xattr/xattr-set.js';
 import { xattrBlockChecksum } from '../../src/format/xattr.js';
 import { debugfsXattrsOf } from './xattr-oracle.js';
 
+const CTIME = { sec: 1_700_000_000, nsec: 0 };
 const images = useImages('xattr-shared');
 const canLoop = await canLoopMount();
 if (!canLoop) console.warn(`SKIPPED (kernel-shared xattr blocks): ${await describeLoopSkip()}`);
@@ -92,12 +93,12 @@ async function exercise(img: string): Promise<void> {
   expect(await refcount(img, shared)).toBe(N);
 
   const model = new Map(FILES.map((f) => [f, initialAttrs()]));
-  const v = await openRw(img);
+  const v = await openWritableFs(img);
   try {
     const inos = new Map<string, number>();
-    for (const f of FILES) inos.set(f, await inoOf(img, `/${f}`));
+    for (const f of FILES) inos.set(f, await inodeNumber(img, `/${f}`));
     const set = async (f: string, name: string, value: Buffer | undefined): Promise<void> => {
-      await changeXattr(v.fs, v.inodes, await v.inode(inos.get(f)!), name, value, 'either', testTime());
+      await changeXattr(v.fs, v.inodes, await v.inodes.get(inos.get(f)!), name, value, 'either', CTIME);
       if (value === undefined) model.get(f)!.delete(name);
       else model.get(f)!.set(name, value);
     };
@@ -110,9 +111,9 @@ async function exercise(img: string): Promise<void> {
     await set('f3', 'user.b2', undefined);
     // f4: a small attribute fits in the inode body: the shared block is not touched.
     await set('f4', 'user.s', SMALL);
-    for (const f of ['f1', 'f2', 'f3']) expect((await v.inode(inos.get(f)!)).disk.fileAcl, f).not.toBe(shared);
-    expect((await v.inode(inos.get('f3')!)).disk.fileAcl).toBe(0);
-    expect((await v.inode(inos.get('f4')!)).disk.fileAcl).toBe(shared);
+    for (const f of ['f1', 'f2', 'f3']) expect((await v.inodes.get(inos.get(f)!)).disk.fileAcl, f).not.toBe(shared);
+    expect((await v.inodes.get(inos.get('f3')!)).disk.fileAcl).toBe(0);
+    expect((await v.inodes.get(inos.get('f4')!)).disk.fileAcl).toBe(shared);
   } finally {
     await v.close();
   }
@@ -122,12 +123,12 @@ async function exercise(img: string): Promise<void> {
   await expectSeen(img, model);
 
   // Now drop the remaining references one by one; the last one frees the block.
-  const w = await openRw(img);
+  const w = await openWritableFs(img);
   try {
     for (const f of ['f0', 'f4', 'f5']) {
-      const inode = await w.inode(await inoOf(img, `/${f}`));
-      await changeXattr(w.fs, w.inodes, inode, 'user.big', undefined, 'replace', testTime());
-      await changeXattr(w.fs, w.inodes, inode, 'user.b2', undefined, 'replace', testTime());
+      const inode = await w.inodes.get(await inodeNumber(img, `/${f}`));
+      await changeXattr(w.fs, w.inodes, inode, 'user.big', undefined, 'replace', CTIME);
+      await changeXattr(w.fs, w.inodes, inode, 'user.b2', undefined, 'replace', CTIME);
       model.get(f)!.delete('user.big');
       model.get(f)!.delete('user.b2');
       expect(inode.disk.fileAcl, `${f} after its block attributes went`).toBe(0);
