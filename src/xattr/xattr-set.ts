@@ -31,7 +31,7 @@ import type { BlockReservation } from '../alloc/block-alloc.js';
 import type { Timestamp } from '../format/inode.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import { assert } from '../base/assert.js';
-import { FsError, isFsError } from '../base/errors.js';
+import { corrupted, FsError, isFsError } from '../base/errors.js';
 import {
   encodeInodeXattrs, parseInodeXattrs, XATTR_IBODY_HEADER_SIZE, XATTR_INDEX_POSIX_ACL_ACCESS, type XattrInput,
 } from '../format/xattr.js';
@@ -129,6 +129,29 @@ export async function setXattrKey(
     if (plan.ibody !== undefined) writeIbodyXattrs(inode, plan.ibody);
   }
   return true;
+}
+
+/**
+ * An in-inode-only change (system.data of inline data), prepared in two
+ * steps so that the caller can make it together with its own changes to the
+ * inode in one synchronous step, where no reader can see half of it:
+ * planning (which reads, and throws ENODATA / EEXIST / ENOSPC before any
+ * change), then the returned function, which changes the in-memory inode
+ * (undefined when nothing changes). Nothing else may change the inode's
+ * attributes in between: the caller holds its rwsem.
+ */
+export async function prepareIbodyXattrChange(
+  fs: Ext4Super, h: Handle, inode: Ext4Inode, key: XattrKey, value: Uint8Array | undefined, flags: XattrSetFlags,
+): Promise<(() => void) | undefined> {
+  checkCaller(inode);
+  const plan = planXattrSet(await readXattrState(fs, inode), key, value, flags, 'ibody');
+  if (plan === undefined) return undefined;
+  if (plan.block !== undefined) throw corrupted('inode', inode.ino, 'an attribute kept in the inode body is also in the xattr block');
+  const ibody = plan.ibody!;
+  return () => {
+    h.changed = true;
+    writeIbodyXattrs(inode, ibody);
+  };
 }
 
 /**
