@@ -32,6 +32,7 @@ interface Op { file: string; kind: 'write' | 'truncate'; pos: number; data?: Buf
 
 const FILES = ['e0', 'e1', 's3', 's10', 's59', 's100', 'x20', 'y20', 'big'];
 
+
 /**
  * Where the inline limits lie for these images: i_block (60), the largest
  * inline file with another attribute in the inode (76) or without (128) in
@@ -102,29 +103,98 @@ for file, kind, pos, data in json.loads(sys.stdin.read()):
 print(json.dumps(inline))
 `;
 
-async function inlineFlags(img: string): Promise<Record<string, boolean>> {
+async function inlineFlags(img: string, files: readonly string[]): Promise<Record<string, boolean>> {
   const out: Record<string, boolean> = {};
-  const text = await debugfsBatch(img, FILES.map((f) => `stat /${f}`));
+  const text = await debugfsBatch(img, files.map((f) => `stat /${f}`));
   const parts = text.split(/^debugfs: stat .*$/m).slice(1);
-  FILES.forEach((f, i) => { out[f] = (parseStat(parts[i]).flags & EXT4_INLINE_DATA_FL) !== 0; });
+  files.forEach((f, i) => { out[f] = (parseStat(parts[i]).flags & EXT4_INLINE_DATA_FL) !== 0; });
   return out;
 }
 
-async function buildImage(name: string, args: string[]): Promise<string> {
+/** A file of the starting tree; `attr` puts an attribute of that many bytes in its inode too. */
+interface StartFile { name: string; size: number; attr?: number }
+
+async function buildImage(name: string, args: string[], files: readonly StartFile[]): Promise<string> {
   const root = images.tmp.fresh('tree');
   const rng = new Rng(99);
-  await makeTree(root, [
-    { path: 'e0' }, { path: 'e1' }, { path: 's3', data: rng.bytes(3) }, { path: 's10', data: rng.bytes(10) },
-    { path: 's59', data: rng.bytes(59) }, { path: 's100', data: rng.bytes(100) },
-    { path: 'x20', data: rng.bytes(20) }, { path: 'y20', data: rng.bytes(20) }, { path: 'big', data: rng.bytes(5000) },
-  ]);
+  await makeTree(root, files.map((f) => ({ path: f.name, data: rng.bytes(f.size) })));
   // An attribute in the inode body leaves less room for inline data.
-  await setHostXattrs({
-    [`${root}/x20`]: [[Buffer.from('user.attr'), rng.bytes(30)]],
-    [`${root}/y20`]: [[Buffer.from('user.a'), rng.bytes(9)]],
-  });
+  const attrs = files.filter((f) => f.attr !== undefined);
+  if (attrs.length > 0) {
+    await setHostXattrs(Object.fromEntries(attrs.map((f) => [`${root}/${f.name}`, [[Buffer.from('user.attr'), rng.bytes(f.attr!)]]])));
+  }
   return images.mkfs({ size: '32M', args: ['-O', 'inline_data', ...args], root, name });
 }
+
+const describeOp = (o: Op): string => `${o.kind} ${o.file} ${o.pos} ${o.data?.length ?? ''}`;
+
+/**
+ * Runs `ops` on ext4kit (checking the model after each) and, where loop
+ * mounts work, on the kernel; compares the outcome of each operation
+ * (inline or not), e2fsck on both, and what debugfs and the kernel read.
+ */
+async function runScenario(label: string, args: string[], files: readonly StartFile[], ops: readonly Op[]): Promise<{ conversions: number }> {
+  const names = files.map((f) => f.name);
+  const ours = await buildImage(`ours-${label}.img`, args, files);
+  const theirs = await buildImage(`kernel-${label}.img`, args, files);
+  const model = new Map<string, Buffer>();
+  const inos = new Map<string, number>();
+  let conversions = 0;
+  const inlineAfter: boolean[] = [];
+  const w = await openWritableFs(ours);
+  try {
+    const fops = new FileOps(w);
+    for (const f of names) {
+      inos.set(f, await inodeNumber(ours, `/${f}`));
+      model.set(f, await fops.read(await w.inodes.get(inos.get(f)!)));
+    }
+    for (const [i, op] of ops.entries()) {
+      const inode = await w.inodes.get(inos.get(op.file)!);
+      const wasInline = inode.hasInlineData;
+      if (op.kind === 'write') await fops.write(inode, op.pos, op.data!);
+      else await fops.truncate(inode, op.pos);
+      if (wasInline && !inode.hasInlineData) conversions++;
+      inlineAfter.push(inode.hasInlineData);
+      apply(model, op);
+      const where = `${label} op ${i}: ${describeOp(op)}`;
+      expect(inode.size, where).toBe(model.get(op.file)!.length);
+      expect((await fops.read(inode)).equals(model.get(op.file)!), where).toBe(true);
+    }
+  } finally {
+    await w.close();
+  }
+  await expectFsckClean(ours);
+  const dir = images.tmp.fresh('dump');
+  await debugfsBatch(ours, names.map((f) => `dump /${f} ${dir}/${f}`));
+  for (const f of names) {
+    // debugfs dumps an inline file's whole inline area, past i_size: the rest must be zeros.
+    const dumped = await readFile(`${dir}/${f}`);
+    const want = model.get(f)!;
+    expect(dumped.length, `debugfs dump ${f}`).toBeGreaterThanOrEqual(want.length);
+    expect(dumped.subarray(0, want.length).equals(want) && dumped.subarray(want.length).every((b) => b === 0), `debugfs dump ${f}`).toBe(true);
+  }
+  const ourFlags = await inlineFlags(ours, names);
+
+  if (!canLoop) return { conversions };
+  const spec = ops.map((o) => [o.file, o.kind, o.pos, o.data?.toString('hex') ?? null]);
+  const out = await withMountedImage(theirs, {}, (m) => runChecked('python3', ['-c', KERNEL_PY, m.dir], { input: JSON.stringify(spec), timeoutMs: 300_000 }));
+  const kernelInline = JSON.parse(out.stdout) as boolean[];
+  const firstDiff = inlineAfter.findIndex((x, i) => x !== kernelInline[i]);
+  expect(firstDiff === -1 ? 'same' : `op ${firstDiff} (${describeOp(ops[firstDiff])}): inline here ${inlineAfter[firstDiff]}, in Linux ${kernelInline[firstDiff]}`,
+    'inline or not after each operation').toBe('same');
+  await expectFsckClean(theirs);
+  expect(ourFlags, 'which files are inline').toEqual(await inlineFlags(theirs, names));
+  await withMountedImage(ours, { readOnly: true }, async (m) => {
+    for (const f of names) expect((await readFile(`${m.dir}/${f}`)).equals(model.get(f)!), `kernel reads ${f}`).toBe(true);
+  });
+  return { conversions };
+}
+
+const RANDOM_FILES: StartFile[] = [
+  { name: 'e0', size: 0 }, { name: 'e1', size: 0 }, { name: 's3', size: 3 }, { name: 's10', size: 10 },
+  { name: 's59', size: 59 }, { name: 's100', size: 100 }, { name: 'x20', size: 20, attr: 30 }, { name: 'y20', size: 20, attr: 9 },
+  { name: 'big', size: 5000 },
+];
 
 const KINDS = [
   { name: '4 KiB blocks, 256-byte inodes', args: ['-b', '4096'], seeds: [11, 12] },
@@ -133,57 +203,29 @@ const KINDS = [
 ];
 
 describe.each(KINDS)('inline files: $name', (kind) => {
-  it.each(kind.seeds)('seed %i', async (seed) => {
-    const ours = await buildImage(`ours-${seed}.img`, kind.args);
-    const theirs = await buildImage(`kernel-${seed}.img`, kind.args);
-    const before = await inlineFlags(ours);
-    expect(before.s3 && before.s100 && before.e0 && !before.big, JSON.stringify(before)).toBe(true);
-
-    const model = new Map<string, Buffer>();
-    const inos = new Map<string, number>();
-    const ops = randomOps(seed);
-    let conversions = 0;
-    const inlineAfter: boolean[] = [];
-    const w = await openWritableFs(ours);
-    try {
-      const fops = new FileOps(w);
-      for (const f of FILES) {
-        inos.set(f, await inodeNumber(ours, `/${f}`));
-        model.set(f, await fops.read(await w.inodes.get(inos.get(f)!)));
-      }
-      for (const [i, op] of ops.entries()) {
-        const inode = await w.inodes.get(inos.get(op.file)!);
-        const wasInline = inode.hasInlineData;
-        if (op.kind === 'write') await fops.write(inode, op.pos, op.data!);
-        else await fops.truncate(inode, op.pos);
-        if (wasInline && !inode.hasInlineData) conversions++;
-        inlineAfter.push(inode.hasInlineData);
-        apply(model, op);
-        const where = `seed ${seed} op ${i}: ${op.kind} ${op.file} ${op.pos} ${op.data?.length ?? ''}`;
-        expect(inode.size, where).toBe(model.get(op.file)!.length);
-        expect((await fops.read(inode)).equals(model.get(op.file)!), where).toBe(true);
-      }
-    } finally {
-      await w.close();
-    }
+  it.each(kind.seeds)('random writes and truncates, seed %i', async (seed) => {
+    const { conversions } = await runScenario(`random-${seed}`, kind.args, RANDOM_FILES, randomOps(seed));
     expect(conversions).toBeGreaterThan(0);
-    await expectFsckClean(ours);
-    const dir = images.tmp.fresh('dump');
-    await debugfsBatch(ours, FILES.map((f) => `dump /${f} ${dir}/${f}`));
-    for (const f of FILES) expect((await readFile(`${dir}/${f}`)).equals(model.get(f)!), `debugfs dump ${f}`).toBe(true);
-    const ourFlags = await inlineFlags(ours);
+  });
 
-    if (!canLoop) return;
-    const spec = ops.map((o) => [o.file, o.kind, o.pos, o.data?.toString('hex') ?? null]);
-    const out = await withMountedImage(theirs, {}, (m) => runChecked('python3', ['-c', KERNEL_PY, m.dir], { input: JSON.stringify(spec), timeoutMs: 300_000 }));
-    const kernelInline = JSON.parse(out.stdout) as boolean[];
-    const firstDiff = inlineAfter.findIndex((x, i) => x !== kernelInline[i]);
-    expect(firstDiff === -1 ? 'same' : `op ${firstDiff} (${ops[firstDiff].kind} ${ops[firstDiff].file} ${ops[firstDiff].pos} ${ops[firstDiff].data?.length ?? ''}): inline here ${inlineAfter[firstDiff]}, in Linux ${kernelInline[firstDiff]}`,
-      'inline or not after each operation').toBe('same');
-    await expectFsckClean(theirs);
-    expect(ourFlags, 'which files are inline').toEqual(await inlineFlags(theirs));
-    await withMountedImage(ours, { readOnly: true }, async (m) => {
-      for (const f of FILES) expect((await readFile(`${m.dir}/${f}`)).equals(model.get(f)!), `kernel reads ${f}`).toBe(true);
-    });
+  it('every write end and truncate size around the inline limits', async () => {
+    // Fresh files, one operation sequence each, so every limit is met by a file still inline.
+    const files: StartFile[] = [];
+    const ops: Op[] = [];
+    const rng = new Rng(5);
+    for (const limit of LIMITS) {
+      for (let d = -5; d <= 5; d++) {
+        const end = limit + d;
+        files.push({ name: `w${end}`, size: 0 }, { name: `a${end}`, size: 0, attr: 30 }, { name: `t${end}`, size: 100 });
+        ops.push({ file: `w${end}`, kind: 'write', pos: 0, data: rng.bytes(end) });
+        ops.push({ file: `a${end}`, kind: 'write', pos: Math.floor(end / 2), data: rng.bytes(end - Math.floor(end / 2)) });
+        // Shrink, then grow back towards (and past) the inline area the file had.
+        ops.push({ file: `t${end}`, kind: 'truncate', pos: 70 });
+        ops.push({ file: `t${end}`, kind: 'truncate', pos: 100 + d });
+        ops.push({ file: `t${end}`, kind: 'write', pos: 100 + d, data: rng.bytes(2) });
+      }
+    }
+    const { conversions } = await runScenario(`limits-${kind.name.replace(/\W+/g, '-')}`, kind.args, files, ops);
+    expect(conversions).toBeGreaterThan(0);
   });
 });
