@@ -47,6 +47,11 @@ export class DirReader {
     this.dcache = new DirCache(maxNames);
   }
 
+  /** Drops what is cached of `dirIno`'s entries (its contents changed). */
+  forget(dirIno: number): void {
+    this.dcache.invalidate(dirIno);
+  }
+
   /** Number of blocks the directory spans. */
   private blockCount(dir: Ext4Inode): number {
     const bs = this.fs.blockSize;
