@@ -184,8 +184,12 @@ export async function truncateInline(fs: Ext4Super, h: Handle, inode: Ext4Inode,
   inode.disk.size = size;
 }
 
-/** The shape of the extent tree a converted file starts with, for sizing its reservation and credits. */
-function freshTree(inode: Ext4Inode, block = emptyExtentRoot()): WritableMappedInode {
+/**
+ * A stand-in for `inode` as it will be once converted: an extent-mapped
+ * inode with the tree `block`. Conversions build the new tree on it and
+ * install the result in one step; reservations and credits are sized on it.
+ */
+export function freshExtentTree(inode: Ext4Inode, block = emptyExtentRoot()): WritableMappedInode {
   return {
     ino: inode.ino, csumSeed: inode.csumSeed, usesExtents: true, extentRootCache: undefined, esSeq: inode.esSeq,
     disk: { block, blocks: inode.disk.blocks, flags: (inode.disk.flags & ~EXT4_INLINE_DATA_FL) | EXT4_EXTENTS_FL, size: inode.disk.size },
@@ -194,12 +198,12 @@ function freshTree(inode: Ext4Inode, block = emptyExtentRoot()): WritableMappedI
 
 /** Blocks to reserve before converting an inline file: its block 0 and what a new extent tree may need. */
 export function inlineConvertReserve(fs: Ext4Super, inode: Ext4Inode): number {
-  return 1 + maxNewMetadataBlocks(fs, freshTree(inode));
+  return 1 + maxNewMetadataBlocks(fs, freshExtentTree(inode));
 }
 
 /** Journal credits of a conversion: the inode, and one block mapped into a new extent tree. */
 export function inlineConvertCredits(fs: Ext4Super, inode: Ext4Inode): number {
-  return 1 + blockChangeCredits(fs, freshTree(inode));
+  return 1 + blockChangeCredits(fs, freshExtentTree(inode));
 }
 
 /**
@@ -224,7 +228,7 @@ export async function convertInlineToExtents(
   return inode.dataSem.withExclusive(async () => {
     const commit = await prepareIbodyXattrChange(fs, h, inode, SYSTEM_DATA_KEY, undefined, 'replace');
     // The new tree is built on a stand-in for the inode and installed below.
-    const tree = freshTree(inode);
+    const tree = freshExtentTree(inode);
     let pblk: number | undefined;
     if (data.length > 0) {
       const run = await getOrAllocateBlocks({ fs, h, inode: tree, r }, 0, 1);
