@@ -214,14 +214,15 @@ export async function replaceInlineEntry(fs: Ext4Super, h: Handle, dir: Ext4Inod
 }
 
 /**
- * Makes a new, empty directory inline (Linux: ext4_try_create_inline_dir):
- * i_block holds the parent and one unused record over the rest, system.data
- * is empty, i_size is 60. Returns false, having changed nothing, when the
- * inode has no room for system.data: the caller then gives the directory a
- * block. The caller sets the link count and writes the inode.
+ * Makes a directory created in this handle inline (Linux:
+ * ext4_try_create_inline_dir): i_block holds the parent and one unused
+ * record over the rest, system.data is empty, i_size is 60. Returns false,
+ * having changed nothing, when the inode has no room for system.data: the
+ * caller then gives the directory a block. No lock is needed (nobody can
+ * reach the inode yet). The caller sets the link count and writes the inode.
  */
 export async function createInlineDir(fs: Ext4Super, h: Handle, dir: Ext4Inode, parentIno: number): Promise<boolean> {
-  assert(dir.isDir && dir.rwsem.writeLocked, () => `createInlineDir on inode ${dir.ino}`);
+  assert(dir.isDir, () => `createInlineDir on inode ${dir.ino}, not a directory`);
   assert(dir.disk.size === 0 && !dir.hasInlineData, () => `createInlineDir on directory ${dir.ino} that has contents`);
   if (!fs.hasInlineData || maxInlineSize(fs, dir) === 0) return false;
   if (findSystemData(ibodyXattrs(fs, dir)) !== undefined) throw corrupted('inode', dir.ino, 'system.data on an inode without inline data');
@@ -229,7 +230,7 @@ export async function createInlineDir(fs: Ext4Super, h: Handle, dir: Ext4Inode, 
   writeU32LE(iblock, 0, parentIno);
   const rest = EXT4_MIN_INLINE_DATA_SIZE - EXT4_INLINE_DOTDOT_SIZE;
   encodeDirEntry({ inode: 0, recLen: rest, fileType: 0, name: new Uint8Array(0) }, iblock.subarray(0, EXT4_MIN_INLINE_DATA_SIZE), EXT4_INLINE_DOTDOT_SIZE);
-  const commit = await prepareIbodyXattrChange(fs, h, dir, SYSTEM_DATA_KEY, new Uint8Array(0), 'create');
+  const commit = await prepareIbodyXattrChange(fs, h, dir, SYSTEM_DATA_KEY, new Uint8Array(0), 'create', { newInode: true });
   h.changed = true;
   commit?.();
   dir.disk.block = iblock;

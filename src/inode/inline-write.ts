@@ -37,6 +37,7 @@ import {
   bumpEsSeq, blockChangeCredits, getOrAllocateBlocks, maxNewMetadataBlocks, type WritableMappedInode,
 } from '../extent/file-blocks.js';
 import { inlineData } from './inline.js';
+import { journalOf, nowTimestamp, type InodeContext } from './inode-context.js';
 
 /** The key of system.data. */
 export const SYSTEM_DATA_KEY: XattrKey = { nameIndex: INLINE_DATA_NAME_INDEX, name: new TextEncoder().encode(INLINE_DATA_NAME) };
@@ -252,4 +253,83 @@ export async function convertInlineToExtents(
 /** A reservation of `inlineConvertReserve` blocks (ENOSPC when the disk is full; take it before the handle). */
 export function reserveInlineConvert(fs: Ext4Super, inode: Ext4Inode): BlockReservation {
   return allocatorsOf(fs).blocks.reserve(inlineConvertReserve(fs, inode), true);
+}
+
+// ---------------------------------------------------------------------------
+// Whole steps of the data path, each in its own handle (the caller holds
+// the inode's rwsem exclusively).
+
+/** Reserves for a conversion; a full disk whose blocks wait on a commit gets that commit first (ext4_should_retry_alloc). */
+async function reserveForConversion(ctx: InodeContext, inode: Ext4Inode): Promise<BlockReservation> {
+  try {
+    return reserveInlineConvert(ctx.fs, inode);
+  } catch (e) {
+    if (!(e instanceof FsError && e.code === 'ENOSPC') || allocatorsOf(ctx.fs).blocks.pendingCount === 0) throw e;
+    await journalOf(ctx).commit();
+    return reserveInlineConvert(ctx.fs, inode);
+  }
+}
+
+/** Converts an inline regular file to an extent-mapped one in a handle of its own. */
+export async function convertInlineFile(ctx: InodeContext, inode: Ext4Inode): Promise<void> {
+  checkLocked(inode);
+  const r = await reserveForConversion(ctx, inode);
+  try {
+    await journalOf(ctx).run(inlineConvertCredits(ctx.fs, inode), async (h) => {
+      await convertInlineToExtents(ctx.fs, h, inode, r);
+      await ctx.inodes.writeInode(h, inode);
+    });
+  } finally {
+    r.release();
+  }
+}
+
+/**
+ * The inline part of a write (Linux: ext4_try_to_write_inline_data and
+ * its write_end): when the data fits the inode, it goes there (times and
+ * size updated) and this returns true. Otherwise the file stops being a
+ * candidate for inline data and, if it was inline, is converted; the
+ * caller then writes the data to blocks.
+ */
+export async function writeInlineStep(ctx: InodeContext, inode: Ext4Inode, pos: number, data: Uint8Array): Promise<boolean> {
+  checkLocked(inode);
+  if (!inode.hasInlineData && !mayInline.has(inode)) return false;
+  if (canWriteInline(ctx.fs, inode, pos + data.length)) {
+    await journalOf(ctx).run(INLINE_WRITE_CREDITS, async (h) => {
+      await writeInline(ctx.fs, h, inode, pos, data);
+      const now = nowTimestamp(ctx);
+      inode.disk.mtime = now;
+      inode.disk.ctime = now;
+      await ctx.inodes.writeInode(h, inode);
+    });
+    return true;
+  }
+  mayInline.delete(inode);
+  if (inode.hasInlineData) await convertInlineFile(ctx, inode);
+  return false;
+}
+
+/**
+ * The inline part of truncate (ext4_inline_data_truncate, or the conversion
+ * of ext4_setattr growing the file past its inline area): returns true when
+ * the size was set here; false when the file is extent-mapped (now) and
+ * the caller's block truncate applies.
+ */
+export async function truncateInlineStep(ctx: InodeContext, inode: Ext4Inode, size: number, touchTimes: boolean): Promise<boolean> {
+  if (!inode.hasInlineData) return false;
+  checkLocked(inode);
+  if (inlineTruncateConverts(ctx.fs, inode, size)) {
+    await convertInlineFile(ctx, inode);
+    return false;
+  }
+  await journalOf(ctx).run(INLINE_WRITE_CREDITS, async (h) => {
+    await truncateInline(ctx.fs, h, inode, size);
+    if (touchTimes) {
+      const now = nowTimestamp(ctx);
+      inode.disk.mtime = now;
+      inode.disk.ctime = now;
+    }
+    await ctx.inodes.writeInode(h, inode);
+  });
+  return true;
 }

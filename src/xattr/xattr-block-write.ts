@@ -72,7 +72,7 @@ async function newXattrBlock(fs: Ext4Super, h: Handle, inode: Ext4Inode, entries
 }
 
 /** Drops this inode's reference to `blockNr`: decrement the refcount, or free the block with the last one. */
-async function releaseXattrBlock(fs: Ext4Super, h: Handle, inode: Ext4Inode, blockNr: number): Promise<void> {
+async function dropXattrBlockRef(fs: Ext4Super, h: Handle, inode: Ext4Inode, blockNr: number): Promise<void> {
   const b = await xattrBlockBuffer(fs, inode, blockNr);
   const refcount = xattrBlockRefcount(b);
   if (refcount === 1) {
@@ -109,10 +109,7 @@ export async function writeXattrBlock(
 ): Promise<void> {
   const old = inode.disk.fileAcl;
   if (entries.length === 0) {
-    if (old === 0) return;
-    inode.disk.fileAcl = 0;
-    addInodeBlocks(fs, inode, -1);
-    await releaseXattrBlock(fs, h, inode, old);
+    await releaseXattrBlock(fs, h, inode);
     return;
   }
   if (old !== 0) {
@@ -134,6 +131,23 @@ export async function writeXattrBlock(
   if (old === 0) {
     addInodeBlocks(fs, inode, 1);
   } else {
-    await releaseXattrBlock(fs, h, inode, old);
+    await dropXattrBlockRef(fs, h, inode, old);
   }
+}
+
+/** Credits of `releaseXattrBlock`: the block (refcount) or its bitmap, descriptor block and revoke; the superblock. */
+export const XATTR_RELEASE_CREDITS = 4;
+
+/**
+ * Lets go of the inode's xattr block when the inode is freed (Linux:
+ * ext4_xattr_release_block from ext4_xattr_delete_inode): one reference
+ * less, the block freed with the last. Clears i_file_acl and the block's
+ * share of i_blocks; the caller writes the inode.
+ */
+export async function releaseXattrBlock(fs: Ext4Super, h: Handle, inode: Ext4Inode): Promise<void> {
+  const old = inode.disk.fileAcl;
+  if (old === 0) return;
+  inode.disk.fileAcl = 0;
+  addInodeBlocks(fs, inode, -1);
+  await dropXattrBlockRef(fs, h, inode, old);
 }

@@ -142,8 +142,10 @@ export async function setXattrKey(
  */
 export async function prepareIbodyXattrChange(
   fs: Ext4Super, h: Handle, inode: Ext4Inode, key: XattrKey, value: Uint8Array | undefined, flags: XattrSetFlags,
+  opts: { newInode?: boolean } = {},
 ): Promise<(() => void) | undefined> {
-  checkCaller(inode);
+  // An inode made in this very handle is reachable by nobody else yet: it needs no lock.
+  if (opts.newInode !== true) checkCaller(inode);
   const plan = planXattrSet(await readXattrState(fs, inode), key, value, flags, 'ibody');
   if (plan === undefined) return undefined;
   if (plan.block !== undefined) throw corrupted('inode', inode.ino, 'an attribute kept in the inode body is also in the xattr block');
