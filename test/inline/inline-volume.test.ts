@@ -87,13 +87,28 @@ function randomOps(seed: number, count: number): { ops: Op[]; tree: Tree } {
       ops.push(['unlink', path]);
       t.files.delete(path);
     } else if (p < 0.8 && files.length > 0) {
+      // A file to a new name, or over another file (the entry is retargeted).
       const from = rng.pick(files);
-      const to = at(name(rng));
-      if (t.dirs.has(to) || t.files.has(to) || t.childrenOf(d).length >= 30) continue;
+      const to = files.length > 1 && rng.chance(0.3) ? rng.pick(files.filter((f) => f !== from)) : at(name(rng));
+      if (t.dirs.has(to) || (!t.files.has(to) && t.childrenOf(d).length >= 30)) continue;
       ops.push(['rename', from, to]);
       t.files.set(to, t.files.get(from)!);
       t.files.delete(from);
-    } else if (p < 0.85) {
+    } else if (p < 0.83 && dirs.length > 1) {
+      // A directory into another (its '..' moves), never into itself.
+      const from = rng.pick(dirs.filter((x) => x !== ''));
+      if (d === from || d.startsWith(`${from}/`) || t.childrenOf(d).length >= 30) continue;
+      const to = at(name(rng));
+      if (t.dirs.has(to) || t.files.has(to)) continue;
+      ops.push(['rename', from, to]);
+      const moved = (x: string): string => (x === from ? to : x.startsWith(`${from}/`) ? to + x.slice(from.length) : x);
+      const dirsAfter = [...t.dirs].map(moved);
+      const filesAfter = [...t.files].map(([k, v]): [string, Buffer] => [moved(k), v]);
+      t.dirs.clear();
+      for (const x of dirsAfter) t.dirs.add(x);
+      t.files.clear();
+      for (const [k, v] of filesAfter) t.files.set(k, v);
+    } else if (p < 0.87) {
       const empty = dirs.filter((x) => x !== '' && t.childrenOf(x).length === 0);
       if (empty.length === 0) continue;
       const path = rng.pick(empty);
