@@ -17,8 +17,8 @@ import { ORPHAN_CREDITS } from './orphan.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import { blockChangeCredits, freeBlocksFrom, maxNewMetadataBlocks } from '../extent/file-blocks.js';
 import { mapBlocks } from '../extent/map-blocks.js';
-import { releaseXattrBlock, XATTR_RELEASE_CREDITS } from '../xattr/xattr-block-release.js';
-import { FsError } from '../base/errors.js';
+import { releaseXattrBlock, XATTR_RELEASE_CREDITS } from '../xattr/xattr-block-write.js';
+import { truncateInlineStep } from './inline-write.js';
 import { assert } from '../base/assert.js';
 import { isDir } from '../format/inode.js';
 
@@ -48,7 +48,7 @@ export async function zeroBlockTail(ctx: InodeContext, inode: Ext4Inode, from: n
  */
 export async function truncateInode(ctx: InodeContext, inode: Ext4Inode, size: number, touchTimes = true): Promise<void> {
   const journal = journalOf(ctx);
-  if (inode.hasInlineData) throw new FsError('ENOTSUP', `truncating inline-data inode ${inode.ino} is not supported yet`);
+  if (await truncateInlineStep(ctx, inode, size, touchTimes)) return;
   const oldSize = inode.size;
   const shrinking = size < oldSize;
   await journal.run(TRUNCATE_START_CREDITS, async (h) => {
@@ -78,10 +78,7 @@ async function freeBlocksPast(ctx: InodeContext, inode: Ext4Inode, size: number)
   const journal = journalOf(ctx);
   const fs = ctx.fs;
   const first = Math.ceil(size / fs.blockSize);
-  if (!inode.usesExtents) {
-    if (inode.disk.blocks === 0 || inode.isSymlink) return;
-    throw new FsError('ENOTSUP', `inode ${inode.ino} uses the ext2/ext3 block map, which ext4kit cannot change yet`);
-  }
+  if (!inode.usesExtents && inode.isSymlink && inode.disk.blocks === 0) return;
   let done = false;
   while (!done) {
     const r = allocatorsOf(fs).blocks.reserve(0, false);
@@ -110,11 +107,7 @@ export async function evictInode(ctx: InodeContext, inode: Ext4Inode): Promise<v
     await ctx.orphans.add(h, inode);
     await ctx.inodes.writeInode(h, inode);
   });
-  const fastSymlink = inode.isSymlink && !inode.usesExtents && !inode.hasInlineData;
-  if (!inode.hasInlineData && !fastSymlink && inode.usesExtents) await freeBlocksPast(ctx, inode, 0);
-  else if (!inode.hasInlineData && !fastSymlink && inode.disk.blocks !== 0 && !isXattrOnly(inode, fs.blockSize)) {
-    throw new FsError('ENOTSUP', `freeing block-mapped inode ${inode.ino} is not supported yet`);
-  }
+  if (hasDataBlocks(inode, fs.blockSize)) await freeBlocksPast(ctx, inode, 0);
   await journal.run(XATTR_RELEASE_CREDITS + ORPHAN_CREDITS + 8, async (h) => {
     await releaseXattrBlock(fs, h, inode);
     await ctx.orphans.remove(h, inode);
@@ -126,7 +119,16 @@ export async function evictInode(ctx: InodeContext, inode: Ext4Inode): Promise<v
   ctx.inodes.drop(inode.ino);
 }
 
-/** An inode whose only block is its xattr block (e.g. a fast symlink with a block xattr). */
-function isXattrOnly(inode: Ext4Inode, blockSize: number): boolean {
-  return inode.disk.fileAcl !== 0 && inode.disk.blocks === blockSize / 512;
+/**
+ * Whether i_block maps data blocks: not for inline data, device nodes,
+ * fifos, sockets, or a fast symlink (whose i_block holds the target: it
+ * owns no block but perhaps its xattr block).
+ */
+function hasDataBlocks(inode: Ext4Inode, blockSize: number): boolean {
+  if (inode.hasInlineData) return false;
+  if (inode.isReg || inode.isDir) return true;
+  if (!inode.isSymlink) return false;
+  if (inode.usesExtents) return true;
+  const own = inode.disk.blocks - (inode.disk.fileAcl !== 0 ? blockSize / 512 : 0);
+  return own > 0;
 }

@@ -22,12 +22,13 @@
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { journalOf, nowTimestamp, type InodeContext } from '../inode/inode-context.js';
 import { zeroBlockTail } from '../inode/truncate.js';
+import { writeInlineStep } from '../inode/inline-write.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import type { BlockReservation } from '../alloc/block-alloc.js';
 import {
   blockChangeCredits, convertToWritten, getOrAllocateBlocks, maxNewMetadataBlocks, type BlockRunResult,
 } from '../extent/file-blocks.js';
-import { mapExtentTree } from '../extent/extent-tree.js';
+import { mapBlocks } from '../extent/map-blocks.js';
 import { MAX_LBLK } from '../extent/mapping.js';
 import { EXT_INIT_MAX_LEN } from '../format/extent.js';
 import { FsError } from '../base/errors.js';
@@ -48,14 +49,14 @@ export async function writeData(ctx: InodeContext, inode: Ext4Inode, pos: number
   const bs = fs.blockSize;
   if (data.length === 0) return 0;
   if (pos + data.length > maxFileBytes(bs)) throw new FsError('EFBIG');
-  if (inode.hasInlineData) throw new FsError('ENOTSUP', `writing inline-data inode ${inode.ino} is not supported yet`);
-  if (!inode.usesExtents) throw new FsError('ENOTSUP', `inode ${inode.ino} uses the ext2/ext3 block map, which ext4kit cannot change yet`);
+  // Data that fits stays in the inode; a file outgrowing it is converted first (R4: under the rwsem we hold).
+  if (await writeInlineStep(ctx, inode, pos, data)) return data.length;
   const end = pos + data.length;
   let p = pos;
   while (p < end) {
     const lblk = Math.floor(p / bs);
     const wantBlocks = Math.min(Math.floor((end - 1) / bs) - lblk + 1, EXT_INIT_MAX_LEN);
-    const m = await mapExtentTree(fs, inode, lblk);
+    const m = await mapBlocks(fs, inode, lblk);
     const isHole = m.state === 'hole';
     const n = Math.min(wantBlocks, m.len);
     let r: BlockReservation;
