@@ -22,7 +22,7 @@ import { allocatorsOf } from '../alloc/allocators.js';
 import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
 import { DIRECT_BLOCKS, IND_SLOT, indirectPath, maxBlockMapBlocks, readU32Array, writeU32Array } from '../format/indirect.js';
-import { addInodeBlocks } from './inode-blocks.js';
+import { addInodeBlocks, mapsMetadata, METADATA_BLOCKS_PER_FREE_CALL } from './inode-blocks.js';
 import type { BlockRunResult, FileBlockRequest, WritableMappedInode } from './file-blocks.js';
 
 function slot(block: Uint8Array, i: number): number {
@@ -111,6 +111,12 @@ export async function blockMapGetOrAllocate(req: FileBlockRequest, lblk: number,
   return { pblk: run.pblk, len: run.len, fresh: true, unwritten: false };
 }
 
+/** What a bounded free may still do in this handle: pointer runs freed, and revoke records (metadata blocks forgotten). */
+interface FreeBudget {
+  budget: number;
+  revokes: number;
+}
+
 /**
  * Frees every data block at or past `fromLblk`, and indirect blocks left
  * empty, doing at most `budget` frees; returns whether everything is done.
@@ -118,7 +124,7 @@ export async function blockMapGetOrAllocate(req: FileBlockRequest, lblk: number,
 export async function blockMapFreeFrom(req: FileBlockRequest, fromLblk: number, budget: number): Promise<boolean> {
   const { fs, inode } = req;
   const apb = fs.blockSize / 4;
-  const state = { budget };
+  const state: FreeBudget = { budget, revokes: METADATA_BLOCKS_PER_FREE_CALL };
   // Direct slots.
   const root = rootArray(inode);
   if (!(await freePointers(req, root, 0, Math.max(0, fromLblk), DIRECT_BLOCKS, state))) return false;
@@ -147,8 +153,10 @@ export async function blockMapFreeFrom(req: FileBlockRequest, fromLblk: number, 
  * Frees the data pointers [from, to) of `arr` in runs; returns false when
  * the budget ran out first.
  */
-async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: number, from: number, to: number, state: { budget: number }): Promise<boolean> {
+async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: number, from: number, to: number, state: FreeBudget): Promise<boolean> {
   const { fs, h, inode } = req;
+  // A directory's or symlink's blocks are forgotten as they go, one revoke (credit) each: bound them too.
+  const metadata = mapsMetadata(inode);
   let i = from;
   while (i < to) {
     const p = slot(arr.bytes, i);
@@ -156,16 +164,17 @@ async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: num
       i++;
       continue;
     }
-    if (state.budget <= 0) return false;
+    if (state.budget <= 0 || (metadata && state.revokes <= 0)) return false;
     let n = 1;
-    while (i + n < to && slot(arr.bytes, i + n) === p + n) n++;
+    while (i + n < to && slot(arr.bytes, i + n) === p + n && (!metadata || n < state.revokes)) n++;
     fs.checkBlocks(p, n, 'inode', inode.ino);
     if (arr.buf !== undefined) h.getWriteAccess(arr.buf);
     for (let k = 0; k < n; k++) setSlot(arr.bytes, i + k, 0);
     if (arr.buf !== undefined) h.dirtyMetadata(arr.buf);
-    await allocatorsOf(fs).blocks.free(h, p, n, false);
+    await allocatorsOf(fs).blocks.free(h, p, n, metadata);
     addInodeBlocks(fs, inode, -n);
     state.budget--;
+    if (metadata) state.revokes -= n;
     i += n;
   }
   return true;
@@ -177,7 +186,7 @@ async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: num
  * the block is now empty (the caller frees it), or undefined when the
  * budget ran out.
  */
-async function freeSubtree(req: FileBlockRequest, pblk: number, level: number, base: number, from: number, state: { budget: number }): Promise<boolean | undefined> {
+async function freeSubtree(req: FileBlockRequest, pblk: number, level: number, base: number, from: number, state: FreeBudget): Promise<boolean | undefined> {
   const { fs, h, inode } = req;
   assert(level >= 1 && level <= 3, 'indirect level');
   const apb = fs.blockSize / 4;

@@ -31,7 +31,7 @@ import {
   findExtentPath, writeNode, newBlockNode, writeNewNode, entryCount, firstLblk, correctIndexes, searchEntries,
   type ExtentPath,
 } from './extent-path.js';
-import { addInodeBlocks } from './inode-blocks.js';
+import { addInodeBlocks, mapsMetadata, METADATA_BLOCKS_PER_FREE_CALL } from './inode-blocks.js';
 import type { WritableMappedInode } from './file-blocks.js';
 
 export interface ExtentChange {
@@ -190,7 +190,9 @@ async function growDepth(c: ExtentChange, path: ExtentPath): Promise<void> {
  */
 export async function removeExtents(c: ExtentChange, start: number, end: number, freeData: boolean, maxExtents: number): Promise<boolean> {
   const blocks = allocatorsOf(c.fs).blocks;
-  let budget = maxExtents;
+  // A directory's or symlink's blocks are forgotten as they go, one revoke (credit) each: the budget counts blocks then.
+  const metadata = freeData && mapsMetadata(c.inode);
+  let budget = metadata ? Math.min(maxExtents, METADATA_BLOCKS_PER_FREE_CALL) : maxExtents;
   while (end > start) {
     if (budget <= 0) return false;
     const path = await findExtentPath(c.fs, c.inode, end - 1);
@@ -205,8 +207,11 @@ export async function removeExtents(c: ExtentChange, start: number, end: number,
       const e = leaf.leaves[i];
       const eEnd = e.lblk + e.len;
       if (eEnd <= start) break;
-      const from = Math.max(start, e.lblk);
+      let from = Math.max(start, e.lblk);
       const to = Math.min(end, eEnd);
+      // Too many blocks for this call's revoke budget: free the end of the run now, the rest next call.
+      const partial = metadata && to - from > budget;
+      if (partial) from = to - budget;
       const freePblk = e.pblk + (from - e.lblk);
       if (from > e.lblk && to < eEnd) {
         // A hole inside one extent: the head stays, the tail is re-inserted below.
@@ -222,11 +227,13 @@ export async function removeExtents(c: ExtentChange, start: number, end: number,
         leaf.leaves.splice(i, 1);
       }
       if (freeData) {
-        await blocks.free(c.h, freePblk, to - from, false);
+        await blocks.free(c.h, freePblk, to - from, metadata);
         addInodeBlocks(c.fs, c.inode, -(to - from));
       }
       changed = true;
-      budget--;
+      budget -= metadata ? to - from : 1;
+      // A partly freed extent stays at `i`: what follows sees it, and returns for another call.
+      if (partial) break;
       i--;
     }
     if (!changed) break;

@@ -29,7 +29,7 @@ import { addInodeBlocks } from './inode-blocks.js';
 
 /** The i_blocks-related part of an inode the block layer maintains. */
 export interface WritableMappedInode extends MappedInode {
-  readonly disk: { block: Uint8Array; blocks: number; flags: number; size: number };
+  readonly disk: { block: Uint8Array; blocks: number; flags: number; size: number; readonly mode: number };
   esSeq: number;
 }
 
