@@ -34,8 +34,9 @@ export async function setAttributes(ctx: InodeContext, inode: Ext4Inode, change:
     journalOf(ctx).run(1, async (h) => {
       const d = inode.disk;
       if (change.mode !== undefined) d.mode = (d.mode & S_IFMT) | (change.mode & 0o7777);
-      if (uid !== undefined || gid !== undefined) {
-        // chown by root keeps setuid/setgid on directories only (Linux clears them on other files).
+      if (change.uid !== undefined || change.gid !== undefined) {
+        // Any chown, even one leaving both ids as they are (-1), clears setuid and group-executable
+        // setgid on a non-directory (Linux chown_common: ATTR_KILL_SUID, setattr_should_drop_sgid).
         if ((d.mode & S_IFMT) !== 0o040000) d.mode &= ~(S_ISUID | ((d.mode & 0o010) !== 0 ? S_ISGID : 0));
         if (uid !== undefined) d.uid = uid;
         if (gid !== undefined) d.gid = gid;
