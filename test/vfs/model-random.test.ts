@@ -35,6 +35,8 @@ const KINDS: VolumeKind[] = [
   { name: 'no-has_journal', mkfsArgs: ['-b', '4096', '-O', '^has_journal'], size: '64M', tiny: false },
   { name: 'no-64bit', mkfsArgs: ['-b', '1024', '-O', '^64bit'], size: '64M', tiny: false },
   { name: 'orphan_file', mkfsArgs: ['-b', '4096', '-O', 'metadata_csum_seed,orphan_file'], size: '64M', tiny: false },
+  { name: 'inline_data', mkfsArgs: ['-b', '4096', '-O', 'inline_data'], size: '64M', tiny: false },
+  { name: 'inline_data-1k', mkfsArgs: ['-b', '1024', '-I', '512', '-O', 'inline_data,^metadata_csum'], size: '64M', tiny: false },
   { name: 'tiny-1k', mkfsArgs: ['-b', '1024', '-N', '64'], size: '4M', tiny: true },
   { name: 'tiny-4k', mkfsArgs: ['-b', '4096', '-N', '64', '-O', '^has_journal'], size: '8M', tiny: true },
 ];
@@ -47,7 +49,7 @@ describe('random operation sequences against the model', () => {
       const dir = tmp.sub(kind.name);
       const bigWrite = kind.tiny ? 3 << 20 : 4 << 20;
       await fc.assert(
-        fc.asyncProperty(commandsFor({ bigWrite, maxCommands: kind.tiny ? 80 : 50, mknod: true, reopen: true, pressure: kind.tiny }), async (cmds) => {
+        fc.asyncProperty(commandsFor({ bigWrite, maxCommands: kind.tiny ? 80 : 50, mknod: true, reopen: true, pressure: kind.tiny, xattrs: true }), async (cmds) => {
           await runOnVolume(dir, kind, cmds);
         }),
         { numRuns: RUNS, verbose: 0, ...(process.env.EXT4KIT_MODEL_SEED ? { seed: Number(process.env.EXT4KIT_MODEL_SEED), path: process.env.EXT4KIT_MODEL_PATH } : {}) },

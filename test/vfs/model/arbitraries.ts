@@ -20,6 +20,8 @@ export interface Profile {
   reopen: boolean;
   /** Add bursts of creates and multi-MiB files, to run a tiny volume out of inodes and blocks. */
   pressure?: boolean;
+  /** Extended attribute calls (the volume target has them). */
+  xattrs?: boolean;
 }
 
 class Cmd implements fc.AsyncCommand<Env, Env> {
@@ -122,6 +124,18 @@ export function commandsFor(p: Profile): fc.Arbitrary<Iterable<fc.AsyncCommand<E
       p: newPath, type: fc.constantFrom('fifo' as const, 'chr' as const, 'blk' as const, 'sock' as const), perm: fileMode,
       rdev: fc.constantFrom(op.makedev(1, 3), op.makedev(8, 1), op.makedev(300, 70_000), op.makedev(4095, 0xfffff)),
     }), op.opMknod)]);
+  }
+  if (p.xattrs === true) {
+    const xname = weighted<string>([6, fc.constantFrom('user.a', 'user.bb', 'trusted.t')], [1, fc.constantFrom(`user.${'n'.repeat(60)}`, 'security.s')]);
+    const xvalue = fc.record({
+      len: weighted<number>([2, fc.constant(0)], [6, fc.integer({ min: 1, max: 60 })], [3, fc.integer({ min: 61, max: 400 })], [2, fc.integer({ min: 401, max: 3000 })]),
+      seed: fc.nat(), fill: fc.constant(null),
+    });
+    const xargs = { p: pathSpec, name: xname, follow: weighted([3, fc.constant(true)], [1, fc.constant(false)]) };
+    mix.push([4, c('setxattr', fc.record({ ...xargs, value: xvalue, flag: fc.constantFrom(undefined, 'create' as const, 'replace' as const) }), op.opSetxattr)]);
+    mix.push([2, c('getxattr', fc.record(xargs), op.opGetxattr)]);
+    mix.push([1, c('listxattr', fc.record({ p: pathSpec, follow: fc.boolean() }), op.opListxattr)]);
+    mix.push([2, c('removexattr', fc.record(xargs), op.opRemovexattr)]);
   }
   if (p.reopen) mix.push([1, c('reopen', fc.constant(null), (env) => op.opReopen(env))]);
   if (p.pressure === true) {

@@ -114,7 +114,7 @@ function firstDiff(a: Buffer, b: Buffer): number {
 export async function opWriteFile(env: Env, a: { p: PathSpec; flag: OpenFlag; mode: number; data: DataSpec }): Promise<void> {
   const p = pathOf(env, a.p);
   const bytes = dataOf(a.data);
-  const what = `writeFile ${p} flag ${a.flag} mode ${a.mode.toString(8)} ${bytes.length} bytes`;
+  const what = `${a.flag === 'a' ? 'appendFile' : `writeFile flag ${a.flag}`} ${p} mode ${a.mode.toString(8)} ${bytes.length} bytes`;
   const growth = OPEN_FLAGS[a.flag].append ? bytes.length : bytes.length - sizeAt(env, p);
   if (!withinBudget(env, growth, what)) return;
   let target: ReturnType<typeof env.model.writeFileTarget> | undefined;
@@ -122,7 +122,7 @@ export async function opWriteFile(env: Env, a: { p: PathSpec; flag: OpenFlag; mo
     const apply = env.model.writeFile(p, a.flag, a.mode, bytes);
     target = env.model.writeFileTarget(p, a.flag);
     return apply;
-  }, () => env.target.fs.writeFile(p, bytes, a.flag, a.mode), () => undefined, true);
+  }, () => (a.flag === 'a' ? env.target.fs.appendFile(p, bytes, a.mode) : env.target.fs.writeFile(p, bytes, a.flag, a.mode)), () => undefined, true);
   if (r === 'enospc' && target !== undefined) await adoptPartialWriteFile(env, p, a, bytes, target);
   await afterChange(env, r, what);
 }
@@ -147,7 +147,7 @@ async function adoptPartialWriteFile(env: Env, p: string, a: { flag: OpenFlag; m
   const before = 'node' in target && append ? env.model.contents(target.node) : Buffer.alloc(0);
   const k = now.length - before.length;
   if (k < 0 || k > bytes.length || !now.subarray(0, before.length).equals(before) || !now.subarray(before.length).equals(bytes.subarray(0, k))) {
-    throw new Error(`writeFile ${p} failed with ENOSPC and left ${now.length} bytes that are not the old contents plus a prefix of the data`);
+    throw new Error(`writing ${p} failed with ENOSPC and left ${now.length} bytes that are not the old contents plus a prefix of the data`);
   }
   env.log(`  ${k} of ${bytes.length} bytes were written before ENOSPC`);
   env.model.adoptPartialWrite(target, a.mode, now);
@@ -462,4 +462,68 @@ export async function opOrphanCycle(env: Env, a: { p: PathSpec; data: DataSpec; 
   await opHandleRead(env, { h: i, len: a.at + a.data.len + 10, pos: { k: 'zero' } });
   await opHandleStat(env, { h: i });
   await opHandleClose(env, { h: i });
+}
+
+// ------------------------------------------------------------------ extended attributes
+
+const round4 = (n: number): number => (n + 3) & ~3;
+
+/**
+ * Bytes one xattr block needs for these attributes (header, entries with
+ * the name's prefix stored as an index, values, end marker). When that fits
+ * in a block, ext4 has room whatever the inode body holds: a set must not
+ * fail with ENOSPC then (unless the disk itself is full).
+ */
+function xattrBlockBytes(attrs: ReadonlyMap<string, Buffer>): number {
+  let n = 32 + 4;
+  for (const [name, v] of attrs) {
+    const prefix = ['user.', 'trusted.', 'security.'].find((x) => name.startsWith(x)) ?? '';
+    n += 16 + round4(name.length - prefix.length) + round4(v.length);
+  }
+  return n;
+}
+
+export interface XattrArgs { p: PathSpec; name: string; follow: boolean }
+
+function xattrCalls(env: Env): NonNullable<Env['target']['fs']['xattrs']> {
+  const x = env.target.fs.xattrs;
+  if (x === undefined) throw new Error('this target has no xattr calls');
+  return x;
+}
+
+export async function opSetxattr(env: Env, a: XattrArgs & { value: DataSpec; flag: 'create' | 'replace' | undefined }): Promise<void> {
+  const p = pathOf(env, a.p);
+  const value = dataOf(a.value);
+  const what = `setxattr ${p} ${a.name} ${value.length} bytes${a.flag ? ` ${a.flag}` : ''}${a.follow ? '' : ' nofollow'}`;
+  // ENOSPC is Linux's answer too when the attributes cannot all fit in one block; otherwise only a full disk excuses it.
+  let mayNotFit = false;
+  try {
+    const after = new Map(env.model.xattrNode(p, a.follow).xattrs).set(a.name, value);
+    mayNotFit = xattrBlockBytes(after) > env.opts.blockSize;
+  } catch (e) {
+    if (!(e instanceof ModelError)) throw e;
+  }
+  const r = await env.step(what, () => env.model.setxattr(p, a.name, value, a.flag, a.follow),
+    () => xattrCalls(env).set(p, a.name, value, a.flag, a.follow), () => undefined, mayNotFit ? 'always' : true);
+  await afterChange(env, r, what);
+}
+
+export async function opGetxattr(env: Env, a: XattrArgs): Promise<void> {
+  const p = pathOf(env, a.p);
+  await env.step(`getxattr ${p} ${a.name}`, () => env.model.getxattr(p, a.name, a.follow), () => xattrCalls(env).get(p, a.name, a.follow), (m, r) => {
+    if (!m.equals(r)) throw new Error(`getxattr ${p} ${a.name}: ${r.length} bytes, model ${m.length}`);
+  });
+}
+
+export async function opListxattr(env: Env, a: { p: PathSpec; follow: boolean }): Promise<void> {
+  const p = pathOf(env, a.p);
+  await env.step(`listxattr ${p}`, () => env.model.listxattr(p, a.follow), () => xattrCalls(env).list(p, a.follow), (m, r) => {
+    if ([...r].sort().join(',') !== m.join(',')) throw new Error(`listxattr ${p}: [${r.join(', ')}], model [${m.join(', ')}]`);
+  });
+}
+
+export async function opRemovexattr(env: Env, a: XattrArgs): Promise<void> {
+  const p = pathOf(env, a.p);
+  const what = `removexattr ${p} ${a.name}`;
+  await afterChange(env, await env.step(what, () => env.model.removexattr(p, a.name, a.follow), () => xattrCalls(env).remove(p, a.name, a.follow), () => undefined), what);
 }

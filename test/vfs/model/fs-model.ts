@@ -57,6 +57,8 @@ export class MNode {
   atimeNs: bigint | undefined;
   mtimeNs: bigint | undefined;
   rdev = 0;
+  /** Extended attributes by full name. */
+  readonly xattrs = new Map<string, Buffer>();
 
   constructor(readonly id: number, readonly type: NodeType, public perm: number, public uid: number, public gid: number) {}
 
@@ -629,6 +631,46 @@ export class FsModel {
       n.atimeNs = atimeNs;
       n.mtimeNs = mtimeNs;
     };
+  }
+
+  // ---------------------------------------------------------------- extended attributes
+
+  /** Linux xattr_permission: user.* only on regular files and directories (EPERM to write, ENODATA to read elsewhere). */
+  private userXattrAllowed(n: MNode, name: string): boolean {
+    return !name.startsWith('user.') || n.type === 'file' || n.type === 'dir';
+  }
+
+  getxattr(path: string, name: string, follow: boolean): Apply<Buffer> {
+    const n = this.resolve(path, follow);
+    const v = this.userXattrAllowed(n, name) ? n.xattrs.get(name) : undefined;
+    if (v === undefined) fail('ENODATA');
+    return () => Buffer.from(v);
+  }
+
+  listxattr(path: string, follow: boolean): Apply<string[]> {
+    const n = this.resolve(path, follow);
+    return () => [...n.xattrs.keys()].sort();
+  }
+
+  /** The node an xattr call on `path` reaches (for the runner's space check). */
+  xattrNode(path: string, follow: boolean): MNode {
+    return this.resolve(path, follow);
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flag: 'create' | 'replace' | undefined, follow: boolean): Apply<void> {
+    const n = this.resolve(path, follow);
+    if (!this.userXattrAllowed(n, name)) fail('EPERM');
+    const exists = n.xattrs.has(name);
+    if (flag === 'create' && exists) fail('EEXIST');
+    if (flag === 'replace' && !exists) fail('ENODATA');
+    return () => void n.xattrs.set(name, Buffer.from(value));
+  }
+
+  removexattr(path: string, name: string, follow: boolean): Apply<void> {
+    const n = this.resolve(path, follow);
+    if (!this.userXattrAllowed(n, name)) fail('EPERM');
+    if (!n.xattrs.has(name)) fail('ENODATA');
+    return () => void n.xattrs.delete(name);
   }
 
   /** Used by the runner to undo a directory created by a recursive mkdir the real side did not get to. */

@@ -22,6 +22,8 @@ export interface EnvOptions {
   dataBudget: number;
   /** Compare the whole tree, contents included, every this many commands. */
   fullCheckEvery: number;
+  /** The volume's block size (what one xattr block holds). */
+  blockSize: number;
 }
 
 /** Outcomes per call over a whole test run ("rename ENOTEMPTY" -> count), printed with EXT4KIT_MODEL_STATS=1. */
@@ -62,9 +64,10 @@ export class Env {
 
   /**
    * One call on both sides. `allocates`: ENOSPC is acceptable on a tiny
-   * image. Returns what happened; on success `check` compared the results.
+   * image ('always': on any volume, for limits the model does not know).
+   * Returns what happened; on success `check` compared the results.
    */
-  async step<T, R>(what: string, plan: () => Apply<T>, real: () => Promise<R>, check: (m: T, r: R) => void, allocates = false): Promise<'ok' | 'error' | 'enospc' | 'skip'> {
+  async step<T, R>(what: string, plan: () => Apply<T>, real: () => Promise<R>, check: (m: T, r: R) => void, allocates: boolean | 'always' = false): Promise<'ok' | 'error' | 'enospc' | 'skip'> {
     this.model.escaped = false;
     let apply: Apply<T> | undefined;
     let want: string | undefined;
@@ -91,8 +94,8 @@ export class Env {
       got = this.codeOf(e);
     }
     this.log(`${what} -> ${got ?? 'ok'}${want !== got ? ` (model: ${want ?? 'ok'})` : ''}`);
-    countOutcome(what, got ?? 'ok');
-    if (got === 'ENOSPC' && this.opts.allowENOSPC && allocates && want === undefined) return 'enospc';
+    countOutcome(what, want === 'ENOSPC' && got === 'ENOSPC' ? 'ENOSPC (all inodes used, as the model knew)' : got ?? 'ok');
+    if (got === 'ENOSPC' && want === undefined && (allocates === 'always' || (allocates && this.opts.allowENOSPC))) return 'enospc';
     if (want !== got) throw new Error(`${what}: Linux gives ${want ?? 'success'}, the target gave ${got ?? 'success'}`);
     if (want !== undefined) return 'error';
     check(apply!(), r as R);
@@ -147,6 +150,7 @@ export class Env {
     for (const e of this.model.entries()) {
       const r = await fs.lstat(e.path);
       this.compareStat(e.path, this.model.statOf(e.node), r, e.node);
+      await this.compareXattrs(e.path, e.node);
       if (e.node.type === 'dir') dirs.push({ path: e.path, node: e.node });
       else if (e.node.type === 'symlink') {
         const t = await fs.readlink(e.path);
@@ -164,6 +168,19 @@ export class Env {
       this.model.noteRead(d.node);
       const want = [...d.node.entries.keys()].sort();
       if (names.join('\n') !== want.join('\n')) throw new Error(`readdir ${d.path}: [${names.join(', ')}], model [${want.join(', ')}]`);
+    }
+  }
+
+  /** The attributes of `node` must be exactly the model's, names and values (targets without xattr calls: nothing to do). */
+  async compareXattrs(p: string, node: MNode): Promise<void> {
+    const x = this.target.fs.xattrs;
+    if (x === undefined) return;
+    const names = (await x.list(p, false)).sort();
+    const want = [...node.xattrs.keys()].sort();
+    if (names.join(',') !== want.join(',')) throw new Error(`${p}: xattrs [${names.join(', ')}], model [${want.join(', ')}]`);
+    for (const n of want) {
+      const v = await x.get(p, n, false);
+      if (!v.equals(node.xattrs.get(n)!)) throw new Error(`${p}: xattr ${n} has ${v.length} bytes, model ${node.xattrs.get(n)!.length}`);
     }
   }
 }

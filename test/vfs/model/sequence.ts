@@ -40,7 +40,7 @@ export async function runOnHost(root: string, cmds: Iterable<fc.AsyncCommand<Env
   const model = new FsModel({ symlinkMax: 4096, umask: process.umask(), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, readsUpdateAtime: true });
   model.addDir('lost+found', 0o700);
   const target = new HostTarget(root);
-  const env = new Env(model, target, { allowENOSPC: false, dataBudget: 64 << 20, fullCheckEvery: 8 });
+  const env = new Env(model, target, { allowENOSPC: false, dataBudget: 64 << 20, fullCheckEvery: 8, blockSize: 4096 });
   try {
     await runCommands(env, cmds);
   } catch (e) {
@@ -65,7 +65,7 @@ export async function runOnVolume(dir: string, kind: VolumeKind, cmds: Iterable<
     const model = new FsModel({ symlinkMax: info.blockSize, umask: 0o022, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, readsUpdateAtime: false });
     model.addDir('lost+found', 0o700);
     if (kind.tiny) model.inodeLimit = { total: info.inodesCount, used: info.inodesCount - info.freeInodesCount - model.liveCount };
-    const opts: EnvOptions = { allowENOSPC: kind.tiny, dataBudget: Math.floor(info.blocksCount * info.blockSize * 0.4), fullCheckEvery: 8 };
+    const opts: EnvOptions = { allowENOSPC: kind.tiny, dataBudget: Math.floor(info.blocksCount * info.blockSize * 0.4), fullCheckEvery: 8, blockSize: info.blockSize };
     env = new Env(model, target, opts);
     await runCommands(env, cmds);
     model.closeAll();

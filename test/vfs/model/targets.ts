@@ -37,6 +37,7 @@ export interface RealFs {
   readdir(p: string): Promise<string[]>;
   readFile(p: string): Promise<Buffer>;
   writeFile(p: string, data: Uint8Array, flag: string, mode: number): Promise<void>;
+  appendFile(p: string, data: Uint8Array, mode: number): Promise<void>;
   mkdir(p: string, mode: number, recursive: boolean): Promise<string | undefined>;
   rmdir(p: string): Promise<void>;
   unlink(p: string): Promise<void>;
@@ -50,6 +51,13 @@ export interface RealFs {
   utimes(p: string, atime: number, mtime: number): Promise<void>;
   open(p: string, flag: string, mode: number): Promise<RealHandle>;
   mknod(p: string, mode: number, rdev: number): Promise<void>;
+  /** Extended attributes (the volume only: the host side would need a helper process per call). */
+  xattrs?: {
+    get(p: string, name: string, follow: boolean): Promise<Buffer>;
+    list(p: string, follow: boolean): Promise<string[]>;
+    set(p: string, name: string, value: Buffer, flag: 'create' | 'replace' | undefined, follow: boolean): Promise<void>;
+    remove(p: string, name: string, follow: boolean): Promise<void>;
+  };
 }
 
 export interface Target {
@@ -73,6 +81,7 @@ function nodeFs(api: typeof fsp, root: string): RealFs {
     readdir: async (x) => api.readdir(p(x)),
     readFile: async (x) => api.readFile(p(x)),
     writeFile: async (x, data, flag, mode) => api.writeFile(p(x), data, { flag, mode }),
+    appendFile: async (x, data, mode) => api.appendFile(p(x), data, { mode }),
     mkdir: async (x, mode, recursive) => api.mkdir(p(x), { mode, recursive }),
     rmdir: async (x) => api.rmdir(p(x)),
     unlink: async (x) => api.unlink(p(x)),
@@ -162,6 +171,7 @@ export class VolumeTarget implements Target {
       readdir: async (x) => pr().readdir(x),
       readFile: async (x) => pr().readFile(x),
       writeFile: async (x, data, flag, mode) => pr().writeFile(x, data, { flag, mode }),
+      appendFile: async (x, data, mode) => pr().appendFile(x, data, { mode }),
       mkdir: async (x, mode, recursive) => pr().mkdir(x, { mode, recursive }),
       rmdir: async (x) => pr().rmdir(x),
       unlink: async (x) => pr().unlink(x),
@@ -184,6 +194,12 @@ export class VolumeTarget implements Target {
         };
       },
       mknod: async (x, mode, rdev) => pr().mknod(x, mode, rdev),
+      xattrs: {
+        get: async (x, name, follow) => pr().getxattr(x, name, { noFollow: !follow }),
+        list: async (x, follow) => pr().listxattr(x, { noFollow: !follow }),
+        set: async (x, name, value, flag, follow) => pr().setxattr(x, name, value, { ...(flag ? { flag } : {}), noFollow: !follow }),
+        remove: async (x, name, follow) => pr().removexattr(x, name, { noFollow: !follow }),
+      },
     };
   }
 
