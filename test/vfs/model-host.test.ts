@@ -18,7 +18,7 @@ import { runOnHost } from './model/sequence.js';
 const tmp = useTmpDir('model-host');
 if (process.env.EXT4KIT_MODEL_STATS === '1') afterAll(() => console.log(`outcomes:\n${outcomeReport()}`));
 const SOAK = process.env.EXT4KIT_SOAK === '1';
-const RUNS = Number(process.env.EXT4KIT_MODEL_RUNS ?? (SOAK ? 2000 : 150));
+const RUNS = Number(process.env.EXT4KIT_MODEL_RUNS ?? (SOAK ? 2000 : 300));
 
 describe('the model agrees with Linux on a host directory', () => {
   it(`${RUNS} random sequences`, async () => {

@@ -12,7 +12,7 @@
  * there a call that allocates may fail with ENOSPC, but must then leave
  * nothing behind, and a write may be short, as write(2) is.
  *
- * Runs per kind: EXT4KIT_MODEL_RUNS (default 12 in `npm test`; `npm run
+ * Runs per kind: EXT4KIT_MODEL_RUNS (default 50 in `npm test`; `npm run
  * soak` runs 400). Replay a failure with EXT4KIT_MODEL_SEED and
  * EXT4KIT_MODEL_PATH (printed by fast-check) and EXT4KIT_MODEL_KIND.
  */
@@ -26,7 +26,7 @@ import { runOnVolume, type VolumeKind } from './model/sequence.js';
 const tmp = useTmpDir('model-random');
 if (process.env.EXT4KIT_MODEL_STATS === '1') afterAll(() => console.log(`outcomes:\n${outcomeReport()}`));
 const SOAK = process.env.EXT4KIT_SOAK === '1';
-const RUNS = Number(process.env.EXT4KIT_MODEL_RUNS ?? (SOAK ? 400 : 12));
+const RUNS = Number(process.env.EXT4KIT_MODEL_RUNS ?? (SOAK ? 400 : 50));
 
 const KINDS: VolumeKind[] = [
   { name: '4k', mkfsArgs: ['-b', '4096'], size: '128M', tiny: false },

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { openVolume, type Volume } from '../../../src/index.js';
+import { fsckClean } from '../../helpers/fsck.js';
 
 /** The stat fields compared (both Node's BigIntStats and ext4kit's have them). */
 export interface RealStat {
@@ -66,7 +67,7 @@ export interface Target {
   readonly fs: RealFs;
   /** A path the target returned (mkdir -p's first directory) as a model path. */
   modelPath(real: string): string;
-  /** Closes every open file and the volume, and opens it again (host: closes the files). */
+  /** Closes every open file and the volume, and opens it again (host: closes the files; a volume is also checked by e2fsck). */
   reopen(): Promise<void>;
   /** Closes everything; the volume is then ready for e2fsck. */
   close(): Promise<void>;
@@ -216,8 +217,13 @@ export class VolumeTarget implements Target {
     return real;
   }
 
+  /** Closes the volume, has e2fsck check what the close left (it must be clean mid-sequence too), opens it again. */
   async reopen(): Promise<void> {
     await this.close();
+    if (!this.readOnly) {
+      const r = await fsckClean(this.image);
+      if (!r.ok) throw new Error(`e2fsck -fn ${this.image} exited ${r.code} after a close in the middle of the sequence:\n${r.output}`);
+    }
     this.vol = await openVolume(this.image, { readOnly: this.readOnly });
   }
 
