@@ -62,12 +62,8 @@ export class InodeTable {
   }
 
   /** Inode `ino`, read and validated. `ino` came from a trusted place or a directory entry. */
-  async get(ino: number): Promise<Ext4Inode> {
-    const hit = this.cache.get(ino);
-    if (hit) return hit;
-    const inode = await this.load(ino, false);
-    this.cache.set(ino, inode);
-    return inode;
+  get(ino: number): Promise<Ext4Inode> {
+    return this.getOrLoad(ino, false);
   }
 
   /**
@@ -75,10 +71,14 @@ export class InodeTable {
    * links (and, on the old list, an i_dtime that is the next orphan), which
    * `get` refuses as "deleted".
    */
-  async getOrphan(ino: number): Promise<Ext4Inode> {
+  getOrphan(ino: number): Promise<Ext4Inode> {
+    return this.getOrLoad(ino, true);
+  }
+
+  private async getOrLoad(ino: number, orphan: boolean): Promise<Ext4Inode> {
     const hit = this.cache.get(ino);
     if (hit) return hit;
-    const inode = await this.load(ino, true);
+    const inode = await this.load(ino, orphan);
     this.cache.set(ino, inode);
     return inode;
   }

@@ -345,10 +345,7 @@ export class Journal {
         logged.push({ blockNr: b.blockNr, data: snap });
       }
     } catch (e) {
-      this.abort(e);
-      tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
-      tx.done.complete();
-      throw e;
+      throw this.failCommit(tx, e);
     } finally {
       this.locking = undefined;
       tx.unlocked.complete();
@@ -368,10 +365,7 @@ export class Journal {
         this.cache.trim();
       }
     } catch (e) {
-      this.abort(e);
-      tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
-      tx.done.complete();
-      throw e;
+      throw this.failCommit(tx, e);
     } finally {
       this.committingBlocks = 0;
     }
@@ -379,6 +373,14 @@ export class Journal {
     if (this.log !== undefined && !tx.empty) this.checkpointQueue.push(tx);
     for (const fn of tx.afterCommit) fn();
     tx.done.complete();
+  }
+
+  /** A commit failed: abort the journal, release whoever waits for `tx`, and return the error to rethrow. */
+  private failCommit(tx: Transaction, e: unknown): unknown {
+    this.abort(e);
+    tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
+    tx.done.complete();
+    return e;
   }
 
   private checkNotAborted(): void {
