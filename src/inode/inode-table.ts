@@ -21,6 +21,7 @@ export const INODE_CACHE_ENTRIES = 16384;
 
 export class InodeTable {
   private readonly cache: ClockCache<number, Ext4Inode>;
+  private readonly loading = new Map<number, Promise<Ext4Inode>>();
 
   constructor(private readonly fs: Ext4Super, maxEntries = INODE_CACHE_ENTRIES) {
     this.cache = new ClockCache(maxEntries, (inode) => inode.pinned);
@@ -75,12 +76,22 @@ export class InodeTable {
     return this.getOrLoad(ino, true);
   }
 
+  /**
+   * Concurrent first reads of one inode share a single load: two in-memory
+   * copies of an inode would each believe their locks and esSeq guard it.
+   */
   private async getOrLoad(ino: number, orphan: boolean): Promise<Ext4Inode> {
     const hit = this.cache.get(ino);
     if (hit) return hit;
-    const inode = await this.load(ino, orphan);
-    this.cache.set(ino, inode);
-    return inode;
+    let pending = this.loading.get(ino);
+    if (pending === undefined) {
+      pending = this.load(ino, orphan).then((inode) => {
+        this.cache.set(ino, inode);
+        return inode;
+      }).finally(() => this.loading.delete(ino));
+      this.loading.set(ino, pending);
+    }
+    return pending;
   }
 
   private async load(ino: number, orphan: boolean): Promise<Ext4Inode> {
