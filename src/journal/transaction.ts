@@ -255,6 +255,10 @@ export class Journal {
     return true;
   }
 
+  adopt(b: MetaBuffer): void {
+    this.cache.adopt(b);
+  }
+
   handleStopped(h: Handle): void {
     const tx = h.tx;
     tx.handles--;
@@ -410,6 +414,7 @@ export class Handle {
   getWriteAccess(b: MetaBuffer): void {
     this.checkOpen();
     this.changed = true;
+    this.journal.adopt(b);
     if (this.journal.joinBuffer(this.tx, b)) this.useCredit(`block ${b.blockNr}`);
   }
 
