@@ -89,13 +89,15 @@ async function openCreating(m: Mounted, p: PathArg, flags: number, mode: number)
   const excl = (flags & O_EXCL) !== 0;
   let path = p;
   for (let links = 0; ;) {
-    const { dir, name, mustBeDir, parentPath } = await lookupParent(m, path, excl ? 'create' : 'open');
+    const parent = await lookupParent(m, path, excl ? 'create' : 'open');
+    const { dir, name, mustBeDir, parentPath } = parent;
     if (mustBeDir) throw new FsError('EISDIR');
     const existing = await lookupChild(m, dir, name);
     if (existing === undefined) {
       const who = creatorOf(m);
       try {
-        return await createNode(m, path, { mode: I.S_IFREG | (mode & 0o7777 & ~who.umask) }, who);
+        // The parent is walked already: create there without walking again.
+        return await createNode(m, path, { mode: I.S_IFREG | (mode & 0o7777 & ~who.umask) }, who, parent);
       } catch (e) {
         // Someone created it between the two looks: start again (EEXIST with O_EXCL).
         if (e instanceof FsError && e.code === 'EEXIST' && !excl) continue;
