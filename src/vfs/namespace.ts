@@ -73,13 +73,14 @@ export interface ParentAndName {
 }
 
 /** The call a parent lookup is for: each answers '.', '..' and '/' as a last component with its own error. */
-export type ParentUse = 'create' | 'open' | 'unlink' | 'rmdir' | 'rename';
+export type ParentUse = 'create' | 'open' | 'openExcl' | 'unlink' | 'rmdir' | 'rename';
 
 /** Linux: do_mkdirat & co. (EEXIST), do_unlinkat (EISDIR), do_rmdir, do_renameat2 (EBUSY). */
 const NOT_A_NAME: Record<ParentUse, { dot: ErrorCode; dotdot: ErrorCode; root: ErrorCode }> = {
   create: { dot: 'EEXIST', dotdot: 'EEXIST', root: 'EEXIST' },
-  // open(O_CREAT) without O_EXCL: the name is an existing directory (do_open); with O_EXCL it is 'create'.
+  // open(O_CREAT): the name is an existing directory (do_open), and O_EXCL's EEXIST comes first.
   open: { dot: 'EISDIR', dotdot: 'EISDIR', root: 'EISDIR' },
+  openExcl: { dot: 'EEXIST', dotdot: 'EEXIST', root: 'EEXIST' },
   unlink: { dot: 'EISDIR', dotdot: 'EISDIR', root: 'EISDIR' },
   rmdir: { dot: 'EINVAL', dotdot: 'ENOTEMPTY', root: 'EBUSY' },
   rename: { dot: 'EBUSY', dotdot: 'EBUSY', root: 'EBUSY' },
@@ -119,6 +120,8 @@ function judgeLast(kind: LastKind, use: ParentUse): void {
 export async function lookupParent(m: Mounted, p: PathArg, use: ParentUse): Promise<ParentAndName> {
   const r = await walkParent(m, p);
   judgeLast(r.kind, use);
+  // open(O_CREAT) refuses a trailing slash before it looks the name up (Linux: open_last_lookups).
+  if ((use === 'open' || use === 'openExcl') && r.mustBeDir) throw new FsError('EISDIR');
   if (r.name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
   return r;
 }

@@ -89,9 +89,8 @@ async function openCreating(m: Mounted, p: PathArg, flags: number, mode: number)
   const excl = (flags & O_EXCL) !== 0;
   let path = p;
   for (let links = 0; ;) {
-    const parent = await lookupParent(m, path, excl ? 'create' : 'open');
-    const { dir, name, mustBeDir, parentPath } = parent;
-    if (mustBeDir) throw new FsError('EISDIR');
+    const parent = await lookupParent(m, path, excl ? 'openExcl' : 'open');
+    const { dir, name, parentPath } = parent;
     const existing = await lookupChild(m, dir, name);
     if (existing === undefined) {
       const who = creatorOf(m);
