@@ -69,22 +69,8 @@ export const change = {
   /** Writes at an offset through an open file ('r+'), past the end leaving a hole. */
   writeAt: (rel: string, pos: number, data: Buffer): Change => ({
     what: `write ${rel} at ${pos} (${data.length} bytes)`,
-    vol: async (p) => {
-      const h = await p.open(vp(rel), 'r+');
-      try {
-        await h.write(data, 0, data.length, pos);
-      } finally {
-        await h.close();
-      }
-    },
-    host: async (abs) => {
-      const h = await fsp.open(abs(rel), 'r+');
-      try {
-        await h.write(data, 0, data.length, pos);
-      } finally {
-        await h.close();
-      }
-    },
+    vol: async (p) => writeThrough(await p.open(vp(rel), 'r+'), pos, data),
+    host: async (abs) => writeThrough(await fsp.open(abs(rel), 'r+'), pos, data),
     touched: [rel],
   }),
   truncate: (rel: string, len: number): Change => ({
@@ -178,6 +164,15 @@ export const change = {
     touched: [],
   }),
 };
+
+/** Writes `data` at `pos` through an open file (ext4kit's or Node's), then closes it. */
+async function writeThrough(h: { write(b: Uint8Array, o: number, l: number, pos: number): Promise<unknown>; close(): Promise<void> }, pos: number, data: Buffer): Promise<void> {
+  try {
+    await h.write(data, 0, data.length, pos);
+  } finally {
+    await h.close();
+  }
+}
 
 function ancestorsAndSelf(rel: string): string[] {
   const parts = rel.split('/');

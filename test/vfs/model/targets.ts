@@ -73,6 +73,25 @@ export interface Target {
   close(): Promise<void>;
 }
 
+/** What both Node's and ext4kit's FileHandle offer of what the runner calls. */
+interface OpenFile {
+  write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }>;
+  read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }>;
+  truncate(len: number): Promise<void>;
+  stat(options: { bigint: true }): Promise<RealStat>;
+  close(): Promise<void>;
+}
+
+function asRealHandle(h: OpenFile): RealHandle {
+  return {
+    write: (b, o, l, pos) => h.write(b, o, l, pos),
+    read: (b, o, l, pos) => h.read(b, o, l, pos),
+    truncate: (len) => h.truncate(len),
+    stat: () => h.stat({ bigint: true }),
+    close: () => h.close(),
+  };
+}
+
 /** Node's promises API as RealFs, every path prefixed with `root`. */
 function nodeFs(api: typeof fsp, root: string): RealFs {
   const p = (x: string): string => root + x;
@@ -94,16 +113,7 @@ function nodeFs(api: typeof fsp, root: string): RealFs {
     chmod: async (x, mode) => api.chmod(p(x), mode),
     chown: async (x, uid, gid) => api.chown(p(x), uid, gid),
     utimes: async (x, a, m) => api.utimes(p(x), a, m),
-    open: async (x, flag, mode) => {
-      const h = await api.open(p(x), flag, mode);
-      return {
-        write: (b, o, l, pos) => h.write(b, o, l, pos),
-        read: (b, o, l, pos) => h.read(b, o, l, pos),
-        truncate: (len) => h.truncate(len),
-        stat: () => h.stat({ bigint: true }),
-        close: () => h.close(),
-      };
-    },
+    open: async (x, flag, mode) => asRealHandle(await api.open(p(x), flag, mode)),
     mknod: async () => {
       throw new Error('mknod is not in node:fs; the host target does not run it');
     },
@@ -184,16 +194,7 @@ export class VolumeTarget implements Target {
       chmod: async (x, mode) => pr().chmod(x, mode),
       chown: async (x, uid, gid) => pr().chown(x, uid, gid),
       utimes: async (x, a, m) => pr().utimes(x, a, m),
-      open: async (x, flag, mode) => {
-        const h = await pr().open(x, flag, mode);
-        return {
-          write: (b, o, l, pos) => h.write(b, o, l, pos),
-          read: (b, o, l, pos) => h.read(b, o, l, pos),
-          truncate: (len) => h.truncate(len),
-          stat: () => h.stat({ bigint: true }),
-          close: () => h.close(),
-        };
-      },
+      open: async (x, flag, mode) => asRealHandle(await pr().open(x, flag, mode)),
       mknod: async (x, mode, rdev) => pr().mknod(x, mode, rdev),
       xattrs: {
         get: async (x, name, follow) => pr().getxattr(x, name, { noFollow: !follow }),
