@@ -138,10 +138,13 @@ export function commandsFor(p: Profile): fc.Arbitrary<Iterable<fc.AsyncCommand<E
     mix.push([2, c('removexattr', fc.record(xargs), op.opRemovexattr)]);
   }
   if (p.reopen) mix.push([1, c('reopen', fc.constant(null), (env) => op.opReopen(env))]);
+  const burst = fc.record({ dir: fc.nat(), count: fc.integer({ min: 5, max: 40 }), kind: fc.constantFrom('file' as const, 'dir' as const, 'symlink' as const), long: fc.boolean() });
+  mix.push([1, c('burst', burst, op.opBurst)]);
+  mix.push([1, c('sweep', fc.record({ dir: fc.nat(), stride: fc.integer({ min: 1, max: 3 }), offset: fc.nat() }), op.opSweep)]);
   if (p.pressure === true) {
     const bigData = fc.record({ len: fc.integer({ min: 1 << 20, max: 6 << 20 }), seed: fc.nat(), fill: fc.constant(null) });
     mix.push([3, c('fill', fc.record({ p: newPath, flag: fc.constantFrom<OpenFlag>('w', 'a'), mode: fileMode, data: bigData }), op.opWriteFile)]);
-    mix.push([3, c('burst', fc.record({ dir: fc.nat(), count: fc.integer({ min: 5, max: 40 }), kind: fc.constantFrom('file' as const, 'dir' as const, 'symlink' as const) }), op.opBurst)]);
+    mix.push([3, c('burst', burst, op.opBurst)]);
   }
   // fast-check prints a replayPath with each counterexample; EXT4KIT_MODEL_REPLAY feeds it back (with the seed and path).
   const replayPath = process.env.EXT4KIT_MODEL_REPLAY;

@@ -442,12 +442,28 @@ export async function opReopen(env: Env): Promise<void> {
 }
 
 /** Many creates in one directory (names n0, n1, ... that the other commands never pick), to use up inodes and directory blocks. */
-export async function opBurst(env: Env, a: { dir: number; count: number; kind: 'file' | 'dir' | 'symlink' }): Promise<void> {
+export async function opBurst(env: Env, a: { dir: number; count: number; kind: 'file' | 'dir' | 'symlink'; long?: boolean }): Promise<void> {
   for (let k = 0; k < a.count; k++) {
-    const p: PathSpec = { k: 'in', i: a.dir, name: `n${k}`, slash: false };
+    // Long names fill directory blocks quickly: multi-block directories, entries split across them.
+    const name = a.long === true ? `n${k}-${'l'.repeat(100 + ((k * 53) % 150))}` : `n${k}`;
+    const p: PathSpec = { k: 'in', i: a.dir, name, slash: false };
     if (a.kind === 'file') await opWriteFile(env, { p, flag: 'w', mode: 0o644, data: { len: 1 + ((k * 7919) % 3000), seed: k, fill: null } });
     else if (a.kind === 'dir') await opMkdir(env, { p, mode: 0o755, recursive: false });
     else await opSymlink(env, { target: 's'.repeat(1 + ((k * 37) % 200)), p });
+  }
+}
+
+/** Removes every `stride`-th name of a directory (files, symlinks, empty directories), leaving gaps in its blocks. */
+export async function opSweep(env: Env, a: { dir: number; stride: number; offset: number }): Promise<void> {
+  const entries = env.model.entries(KEEP).filter((e) => e.node.type === 'dir');
+  const dir = a.dir % (entries.length + 1) === 0 ? '' : entries[(a.dir % (entries.length + 1)) - 1].path;
+  const node = dir === '' ? env.model.root : env.model.resolve(dir, false);
+  const names = [...node.entries.keys()].sort().filter((n) => `${dir}/${n}` !== '/lost+found');
+  env.log(`sweep ${dir || '/'} every ${a.stride} from ${a.offset % a.stride} (${names.length} names)`);
+  for (let i = a.offset % a.stride; i < names.length; i += a.stride) {
+    const p: PathSpec = { k: 'raw', comps: [...dir.split('/').filter((c) => c !== ''), names[i]], slash: false };
+    if (node.entries.get(names[i])?.type === 'dir') await opRmdir(env, { p });
+    else await opUnlink(env, { p });
   }
 }
 
