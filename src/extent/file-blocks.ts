@@ -17,7 +17,13 @@
 import type { Ext4Super } from '../super/ext4-super.js';
 import type { Handle } from '../journal/transaction.js';
 import type { BlockReservation } from '../alloc/block-alloc.js';
-import type { MappedInode } from './mapping.js';
+import { MAX_LBLK, type MappedInode } from './mapping.js';
+import { assert } from '../base/assert.js';
+import { FsError } from '../base/errors.js';
+import { allocatorsOf } from '../alloc/allocators.js';
+import { mapExtentTree } from './extent-tree.js';
+import { insertExtent, removeExtents, maxExtentLen, treeDepth } from './extent-write.js';
+import { addInodeBlocks } from './inode-blocks.js';
 
 /** The i_blocks-related part of an inode the block layer maintains. */
 export interface WritableMappedInode extends MappedInode {
@@ -44,6 +50,32 @@ export interface BlockRunResult {
 }
 
 /**
+ * Records a change of the inode's block mapping (R1). The caller holds
+ * dataSem exclusively, which is the only reason a plain read-modify-write
+ * of esSeq is safe here: no other mapping change can interleave. The new
+ * value comes from the filesystem-wide counter, so it is also above any
+ * value an evicted copy of this inode handed out.
+ */
+export function bumpEsSeq(fs: Ext4Super, inode: WritableMappedInode): void {
+  inode.esSeq = fs.nextEsSeq();
+}
+
+function requireExtents(inode: WritableMappedInode): void {
+  if (!inode.usesExtents) {
+    throw new FsError('ENOTSUP', `inode ${inode.ino} uses the ext2/ext3 block map, which ext4kit cannot change yet`);
+  }
+}
+
+/** Where a new block for logical block `lblk` should go: right after the block before it, else near the inode. */
+async function goalFor(fs: Ext4Super, inode: WritableMappedInode, lblk: number): Promise<number> {
+  if (lblk > 0) {
+    const prev = await mapExtentTree(fs, inode, lblk - 1);
+    if (prev.state !== 'hole') return prev.pblk + 1;
+  }
+  return fs.inodeGoalBlock(inode.ino);
+}
+
+/**
  * Maps [lblk, lblk+len) — the part of it that is contiguous from `lblk` —
  * allocating blocks for a hole (as unwritten extents when `unwritten`).
  * `goal` is where to try first (default: after the file's block before
@@ -52,30 +84,59 @@ export interface BlockRunResult {
 export async function getOrAllocateBlocks(
   req: FileBlockRequest, lblk: number, len: number, opts: { unwritten?: boolean; goal?: number } = {},
 ): Promise<BlockRunResult> {
-  void req; void lblk; void len; void opts;
-  throw new Error('getOrAllocateBlocks: being written by the lead (extent-write.ts)');
+  const { fs, inode } = req;
+  requireExtents(inode);
+  assert(Number.isInteger(lblk) && lblk >= 0 && len >= 1 && lblk + len <= MAX_LBLK - 1, () => `block range ${lblk}+${len}`);
+  const m = await mapExtentTree(fs, inode, lblk);
+  if (m.state !== 'hole') {
+    return { pblk: m.pblk, len: Math.min(len, m.len), fresh: false, unwritten: m.state === 'unwritten' };
+  }
+  const unwritten = opts.unwritten ?? false;
+  const n = Math.min(len, m.len, maxExtentLen(unwritten), req.r.remaining);
+  assert(n >= 1, 'allocation without reserved blocks');
+  const goal = opts.goal ?? (await goalFor(fs, inode, lblk));
+  const run = await allocatorsOf(fs).blocks.allocate(req.h, req.r, goal, n, 1);
+  addInodeBlocks(fs, inode, run.len);
+  await insertExtent(req, { lblk, len: run.len, pblk: run.pblk, unwritten });
+  bumpEsSeq(fs, inode);
+  return { pblk: run.pblk, len: run.len, fresh: true, unwritten };
 }
 
-/** Frees every block mapped at or past logical block `fromLblk` (truncate). */
-export async function freeBlocksFrom(req: FileBlockRequest, fromLblk: number): Promise<void> {
-  void req; void fromLblk;
-  throw new Error('freeBlocksFrom: being written by the lead (extent-write.ts)');
+/** Extents one call of `freeBlocksFrom` / `freeBlockRange` processes (bounds its journal credits). */
+export const EXTENTS_PER_FREE_CALL = 16;
+
+/**
+ * Frees the blocks mapped at or past logical block `fromLblk` (truncate).
+ * Does a bounded amount of work per call: returns false when more remains,
+ * and the caller calls again in a new handle (orphan-protected, as Linux's
+ * truncate restarts its handle).
+ */
+export async function freeBlocksFrom(req: FileBlockRequest, fromLblk: number): Promise<boolean> {
+  return freeBlockRange(req, fromLblk, MAX_LBLK - fromLblk);
 }
 
-/** Frees the blocks mapped in [lblk, lblk+len) (punch hole). */
-export async function freeBlockRange(req: FileBlockRequest, lblk: number, len: number): Promise<void> {
-  void req; void lblk; void len;
-  throw new Error('freeBlockRange: being written by the lead (extent-write.ts)');
+/** Frees the blocks mapped in [lblk, lblk+len) (punch hole); bounded like `freeBlocksFrom`. */
+export async function freeBlockRange(req: FileBlockRequest, lblk: number, len: number): Promise<boolean> {
+  requireExtents(req.inode);
+  const done = await removeExtents(req, lblk, Math.min(MAX_LBLK, lblk + len), true, EXTENTS_PER_FREE_CALL);
+  bumpEsSeq(req.fs, req.inode);
+  return done;
 }
 
-/** Most new tree blocks (extent index/leaf or indirect blocks) one call above may allocate: reserve this many besides the data. */
+/** Most new tree blocks one call above may allocate: a split at every level plus a new root level. */
 export function maxNewMetadataBlocks(fs: Ext4Super, inode: WritableMappedInode): number {
-  void fs; void inode;
-  return 8;
+  void fs;
+  return treeDepth(inode) + 2;
 }
 
-/** Journal credits one call above may use (tree blocks, bitmaps, descriptors, superblock). */
+/**
+ * Journal credits one call above may use: every tree node on the path and
+ * the new ones, a bitmap and descriptor block for each block allocated or
+ * extent freed, the superblock and the inode.
+ */
 export function blockChangeCredits(fs: Ext4Super, inode: WritableMappedInode): number {
-  void fs; void inode;
-  return 24;
+  const tree = 2 * (treeDepth(inode) + 2) + 1;
+  const groups = 2 * (EXTENTS_PER_FREE_CALL + treeDepth(inode) + 3);
+  void fs;
+  return tree + groups + 2 + maxNewMetadataBlocks(fs, inode);
 }

@@ -143,6 +143,12 @@ export class Ext4Super {
     return Math.floor((pblk - this.sb.firstDataBlock) / this.sb.blocksPerGroup);
   }
 
+  /** Where to start looking for a new block of inode `ino`: the start of its group (Linux: ext4_inode_to_goal_block). */
+  inodeGoalBlock(ino: number): number {
+    const g = this.groupOfInode(ino);
+    return this.sb.firstDataBlock + g * this.sb.blocksPerGroup;
+  }
+
   groupOfInode(ino: number): number {
     return Math.floor((ino - 1) / this.inodesPerGroup);
   }
