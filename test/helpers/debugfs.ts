@@ -431,13 +431,15 @@ export function parseHtree(text: string): HtreeDump {
       leaves.set(Number(m[1]), leaf);
       for (i++; i < lines.length; i++) {
         const l = lines[i];
-        const cs = /leaf block checksum: 0x([0-9a-f]+)/.exec(l);
-        if (cs) { leaf.checksum = parseInt(cs[1], 16); break; }
         if (/^(Entry #|Reading directory block|-----)/.test(l)) { i--; break; }
-        const re = /(\d+) 0x([0-9a-f]+)-([0-9a-f]+) \((\d+)\) (\S+)/g;
-        for (let e = re.exec(l); e; e = re.exec(l)) {
+        // The checksum follows the block's last entry on the same line.
+        const cs = /leaf block checksum: 0x([0-9a-f]+)/.exec(l);
+        const body = cs ? l.slice(0, cs.index) : l;
+        const re = /(\d+) 0x([0-9a-f]+)-([0-9a-f]+) \((\d+)\) ([^ \t\n]+)/g;
+        for (let e = re.exec(body); e; e = re.exec(body)) {
           leaf.entries.push({ inode: Number(e[1]), hash: parseInt(e[2], 16), minorHash: parseInt(e[3], 16), recLen: Number(e[4]), name: e[5] });
         }
+        if (cs) { leaf.checksum = parseInt(cs[1], 16); break; }
       }
     }
   }
