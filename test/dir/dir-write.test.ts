@@ -40,6 +40,8 @@ interface Kind {
   indexed: boolean;
   /** Index levels below the root expected after the first phase. */
   levels?: number;
+  /** ^filetype: entries carry no type (0). */
+  noFileType?: boolean;
 }
 
 const KINDS: Kind[] = [
@@ -50,6 +52,10 @@ const KINDS: Kind[] = [
     tweak: ['ssv def_hash_version tea', 'ssv flags 2'],
   },
   { name: '4 KiB blocks, ^dir_index', args: ['-b', '4096', '-O', '^dir_index'], size: '256M', entries: 5000, indexed: false },
+  {
+    name: '2 KiB blocks, ^filetype, legacy hash', args: ['-b', '2048', '-O', '^filetype'], size: '128M', entries: 3000, indexed: true, levels: 0,
+    tweak: ['ssv def_hash_version legacy'], noFileType: true,
+  },
 ];
 
 const TARGETS = ['/t/f0', '/t/f1', '/t/f2', '/t/f3', '/t/f4', '/t/f5', '/t/l0', '/t/p0'];
@@ -75,13 +81,14 @@ describe('directory writes against e2fsck, debugfs, our reader and the kernel', 
       const targets = rest.slice(0, TARGETS.length);
       const subdirs = rest.slice(TARGETS.length);
       const model: DirModel = new Map();
-      const mModel: DirModel = new Map(subdirs.map((ino, i) => [`s${i}`, { ino, fileType: EXT4_FT_DIR }]));
+      const dirType = kind.noFileType === true ? 0 : EXT4_FT_DIR;
+      const mModel: DirModel = new Map(subdirs.map((ino, i) => [`s${i}`, { ino, fileType: dirType }]));
       const dirsInD = new Set<string>();
       const deleted: Uint8Array[] = [];
 
       const pickTarget = (): { ino: number; fileType: number } => {
         const i = rng.int(0, targets.length - 1);
-        return { ino: targets[i], fileType: TARGET_TYPES[i] };
+        return { ino: targets[i], fileType: kind.noFileType === true ? 0 : TARGET_TYPES[i] };
       };
       const open = async (): Promise<{ w: WritableFs; d: Ext4Inode; m: Ext4Inode }> => {
         const w = await openWritableFs(img);

@@ -405,7 +405,7 @@ export function parseHtree(text: string): HtreeDump {
     let checksum: number | undefined;
     if (cm) { checksum = parseInt(cm[1], 16); i++; }
     const entries: Array<{ hash: number; block: number }> = [];
-    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+), block (\d+)/.exec(lines[i])); i++) {
+    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+)(?: \(\*\*\))?, block (\d+)/.exec(lines[i])); i++) {
       entries.push({ hash: parseInt(m[1], 16), block: Number(m[2]) });
     }
     return { count, limit, checksum, entries };
@@ -416,7 +416,7 @@ export function parseHtree(text: string): HtreeDump {
   let current: number | undefined;
   for (; i < lines.length; i++) {
     const line = lines[i];
-    let m = /^Entry #\d+: Hash 0x[0-9a-f]+, block (\d+)/.exec(line);
+    let m = /^Entry #\d+: Hash 0x[0-9a-f]+(?: \(\*\*\))?, block (\d+)/.exec(line);
     if (m) { current = Number(m[1]); continue; }
     if (/^Number of entries \(count\)/.test(line) && current !== undefined) {
       const blk = current;
