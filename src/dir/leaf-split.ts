@@ -13,11 +13,14 @@
  * of that hash go on to the next leaf. The new entry goes to the upper leaf
  * when its hash is at or above the split hash.
  *
- * Counting slack can, with long names in small blocks, leave the leaf that
- * takes the new entry without room for it (Linux then trusts the space is
- * there). In that case, and only then, the split is chosen by packed sizes
- * instead: the most even split, over the entries and the new one in hash
- * order, that leaves both leaves within the block.
+ * For a full leaf of two or more entries that rule always leaves room for
+ * the new entry (each entry's slack is below the new entry's size, or the
+ * leaf would not be full, which bounds both halves to about 5/8 of a 1 KiB
+ * block), and Linux relies on it. A leaf whose free space sits in separate
+ * unused records, with fewer than two live entries, has no such split; it
+ * (and any split that would not fit, should the bound ever fail) is split
+ * by packed sizes instead: the most even split, over the entries and the
+ * new one in hash order, that leaves both leaves within the block.
  */
 import { assert } from '../base/assert.js';
 import { dirEntrySize } from '../format/dirent.js';
