@@ -48,6 +48,11 @@ export class DirReader {
     registerDirCache(fs, this.dcache);
   }
 
+  /** Drops what is cached of `dirIno`'s entries (its contents changed). */
+  forget(dirIno: number): void {
+    this.dcache.invalidate(dirIno);
+  }
+
   /** Number of blocks the directory spans. */
   private blockCount(dir: Ext4Inode): number {
     const bs = this.fs.blockSize;

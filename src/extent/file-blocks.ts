@@ -22,6 +22,8 @@ import { assert } from '../base/assert.js';
 import { FsError } from '../base/errors.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import { mapExtentTree } from './extent-tree.js';
+import { mapBlocks } from './map-blocks.js';
+import { blockMapFreeFrom, blockMapGetOrAllocate } from './block-map-write.js';
 import { insertExtent, removeExtents, maxExtentLen, treeDepth } from './extent-write.js';
 import { addInodeBlocks } from './inode-blocks.js';
 
@@ -60,16 +62,16 @@ export function bumpEsSeq(fs: Ext4Super, inode: WritableMappedInode): void {
   inode.esSeq = fs.nextEsSeq();
 }
 
-function requireExtents(inode: WritableMappedInode): void {
+function requireExtents(inode: WritableMappedInode, what: string): void {
   if (!inode.usesExtents) {
-    throw new FsError('ENOTSUP', `inode ${inode.ino} uses the ext2/ext3 block map, which ext4kit cannot change yet`);
+    throw new FsError('ENOTSUP', `${what} is not supported for inode ${inode.ino}, which uses the ext2/ext3 block map`);
   }
 }
 
 /** Where a new block for logical block `lblk` should go: right after the block before it, else near the inode. */
 async function goalFor(fs: Ext4Super, inode: WritableMappedInode, lblk: number): Promise<number> {
   if (lblk > 0) {
-    const prev = await mapExtentTree(fs, inode, lblk - 1);
+    const prev = await mapBlocks(fs, inode, lblk - 1);
     if (prev.state !== 'hole') return prev.pblk + 1;
   }
   return fs.inodeGoalBlock(inode.ino);
@@ -85,8 +87,13 @@ export async function getOrAllocateBlocks(
   req: FileBlockRequest, lblk: number, len: number, opts: { unwritten?: boolean; goal?: number } = {},
 ): Promise<BlockRunResult> {
   const { fs, inode } = req;
-  requireExtents(inode);
   assert(Number.isInteger(lblk) && lblk >= 0 && len >= 1 && lblk + len <= MAX_LBLK - 1, () => `block range ${lblk}+${len}`);
+  if (!inode.usesExtents) {
+    if (opts.unwritten === true) requireExtents(inode, 'preallocation (unwritten blocks)');
+    const run = await blockMapGetOrAllocate(req, lblk, len, opts.goal);
+    if (run.fresh) bumpEsSeq(fs, inode);
+    return run;
+  }
   const m = await mapExtentTree(fs, inode, lblk);
   if (m.state !== 'hole') {
     return { pblk: m.pblk, len: Math.min(len, m.len), fresh: false, unwritten: m.state === 'unwritten' };
@@ -102,6 +109,19 @@ export async function getOrAllocateBlocks(
   return { pblk: run.pblk, len: run.len, fresh: true, unwritten };
 }
 
+/**
+ * Marks [lblk, lblk+len), which must lie inside one unwritten extent at
+ * `pblk`, as written (the data is on the device now): the extent is split
+ * around the range as needed (Linux: ext4_convert_unwritten_extents).
+ */
+export async function convertToWritten(req: FileBlockRequest, lblk: number, len: number, pblk: number): Promise<void> {
+  requireExtents(req.inode, 'unwritten extent conversion');
+  const done = await removeExtents(req, lblk, lblk + len, false, 1);
+  assert(done, 'converting a range inside one extent touches one extent');
+  await insertExtent(req, { lblk, len, pblk, unwritten: false });
+  bumpEsSeq(req.fs, req.inode);
+}
+
 /** Extents one call of `freeBlocksFrom` / `freeBlockRange` processes (bounds its journal credits). */
 export const EXTENTS_PER_FREE_CALL = 16;
 
@@ -112,12 +132,17 @@ export const EXTENTS_PER_FREE_CALL = 16;
  * truncate restarts its handle).
  */
 export async function freeBlocksFrom(req: FileBlockRequest, fromLblk: number): Promise<boolean> {
+  if (!req.inode.usesExtents) {
+    const done = await blockMapFreeFrom(req, fromLblk, EXTENTS_PER_FREE_CALL);
+    bumpEsSeq(req.fs, req.inode);
+    return done;
+  }
   return freeBlockRange(req, fromLblk, MAX_LBLK - fromLblk);
 }
 
 /** Frees the blocks mapped in [lblk, lblk+len) (punch hole); bounded like `freeBlocksFrom`. */
 export async function freeBlockRange(req: FileBlockRequest, lblk: number, len: number): Promise<boolean> {
-  requireExtents(req.inode);
+  requireExtents(req.inode, 'punching a hole');
   const done = await removeExtents(req, lblk, Math.min(MAX_LBLK, lblk + len), true, EXTENTS_PER_FREE_CALL);
   bumpEsSeq(req.fs, req.inode);
   return done;
@@ -126,7 +151,8 @@ export async function freeBlockRange(req: FileBlockRequest, lblk: number, len: n
 /** Most new tree blocks one call above may allocate: a split at every level plus a new root level. */
 export function maxNewMetadataBlocks(fs: Ext4Super, inode: WritableMappedInode): number {
   void fs;
-  return treeDepth(inode) + 2;
+  // A block map needs at most its three levels of indirect blocks.
+  return inode.usesExtents ? treeDepth(inode) + 2 : 3;
 }
 
 /**
@@ -135,7 +161,7 @@ export function maxNewMetadataBlocks(fs: Ext4Super, inode: WritableMappedInode):
  * extent freed, the superblock and the inode.
  */
 export function blockChangeCredits(fs: Ext4Super, inode: WritableMappedInode): number {
-  const tree = 2 * (treeDepth(inode) + 2) + 1;
+  const tree = 2 * ((inode.usesExtents ? treeDepth(inode) : 1) + 2) + 1;
   const groups = 2 * (EXTENTS_PER_FREE_CALL + treeDepth(inode) + 3);
   void fs;
   return tree + groups + 2 + maxNewMetadataBlocks(fs, inode);

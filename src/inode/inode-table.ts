@@ -28,7 +28,8 @@ export class InodeTable {
 
   /** Puts a just-created inode into the cache (it has no copy on disk to read yet). */
   insert(inode: Ext4Inode): void {
-    assert(this.cache.peek(inode.ino) === undefined, () => `inode ${inode.ino} created while cached`);
+    const old = this.cache.peek(inode.ino);
+    assert(old === undefined || !old.pinned, () => `inode ${inode.ino} created while an in-use copy is cached`);
     this.cache.set(inode.ino, inode);
   }
 
@@ -64,12 +65,25 @@ export class InodeTable {
   async get(ino: number): Promise<Ext4Inode> {
     const hit = this.cache.get(ino);
     if (hit) return hit;
-    const inode = await this.load(ino);
+    const inode = await this.load(ino, false);
     this.cache.set(ino, inode);
     return inode;
   }
 
-  private async load(ino: number): Promise<Ext4Inode> {
+  /**
+   * An inode found on the orphan list or in the orphan file: it may have no
+   * links (and, on the old list, an i_dtime that is the next orphan), which
+   * `get` refuses as "deleted".
+   */
+  async getOrphan(ino: number): Promise<Ext4Inode> {
+    const hit = this.cache.get(ino);
+    if (hit) return hit;
+    const inode = await this.load(ino, true);
+    this.cache.set(ino, inode);
+    return inode;
+  }
+
+  private async load(ino: number, orphan: boolean): Promise<Ext4Inode> {
     const fs = this.fs;
     const sb = fs.sb;
     if (!Number.isInteger(ino) || ino < 1 || ino > sb.inodesCount) {
@@ -96,7 +110,7 @@ export class InodeTable {
     if (fs.metadataCsum && fs.sb.creatorOs === OS_LINUX && !I.verifyInodeChecksum(fs.csumSeed, ino, raw, fs.inodeSize)) {
       throw corrupted('inode', ino, 'checksum does not match');
     }
-    checkInode(fs, ino, disk);
+    checkInode(fs, ino, disk, orphan);
     return new Ext4Inode(ino, disk, raw, fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0, fs.nextEsSeq());
   }
 }
@@ -113,8 +127,8 @@ export function inodeLocation(fs: Ext4Super, ino: number): { blockNr: number; of
 }
 
 /** Things about an inode that the layers above take for granted. */
-function checkInode(fs: Ext4Super, ino: number, disk: I.Inode): void {
-  if (disk.linksCount === 0 && (disk.mode === 0 || disk.dtime !== 0)) {
+function checkInode(fs: Ext4Super, ino: number, disk: I.Inode, orphan: boolean): void {
+  if (disk.mode === 0 || (!orphan && disk.linksCount === 0 && disk.dtime !== 0)) {
     throw corrupted('inode', ino, 'is not in use (deleted inode referenced)');
   }
   const type = disk.mode & I.S_IFMT;

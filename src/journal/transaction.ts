@@ -76,14 +76,14 @@ export class Transaction {
   outstandingCredits = 0;
   readonly buffers: MetaBuffer[] = [];
   readonly revokes = new Set<number>();
-  readonly hooks: Array<Map<string, () => void>> = [new Map(), new Map(), new Map()];
+  readonly hooks: Array<Map<string, () => void>> = [new Map<string, () => void>(), new Map<string, () => void>(), new Map<string, () => void>()];
   /** Run once the commit is durable (e.g. blocks freed here become reusable). */
   readonly afterCommit: Array<() => void> = [];
   readonly drained = new Completion('transaction handles drained');
   /** Completed once the locked transaction is snapshotted and new handles may start. */
   readonly unlocked = new Completion('transaction unlocked');
   readonly done = new Completion('transaction committed');
-  error: unknown = undefined;
+  error: Error | undefined = undefined;
 
   constructor(readonly tid: number) {}
 
@@ -346,7 +346,7 @@ export class Journal {
       }
     } catch (e) {
       this.abort(e);
-      tx.error = e;
+      tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
       tx.done.complete();
       throw e;
     } finally {
@@ -369,7 +369,7 @@ export class Journal {
       }
     } catch (e) {
       this.abort(e);
-      tx.error = e;
+      tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
       tx.done.complete();
       throw e;
     } finally {

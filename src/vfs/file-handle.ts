@@ -3,12 +3,24 @@
  * through the iomap read path; the handle keeps its own file position for
  * reads with `position` null, as an OS file descriptor does.
  */
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import type { Mounted } from './mounted.js';
 import { Ext4BigIntStats, Ext4Stats } from './stats.js';
-import type { BigIntStats, FileHandle, ReadResult, ReadStreamOptions, Stats, StatOptions } from './types.js';
+import type { BigIntStats, FileHandle, ReadResult, ReadStreamOptions, Stats, StatOptions, WriteResult, WriteStreamOptions } from './types.js';
+import { readData, releaseInode, truncateTo, writeAt } from './file-io.js';
+import { setAttributes, toTimestamp } from '../inode/setattr.js';
+import { journalOf } from '../inode/inode-context.js';
+
+/** open(2) flag bits this handle honours. */
+export const O_ACCMODE = 3;
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_APPEND = 0o2000;
+export const O_SYNC = 0o4010000;
+export const O_DSYNC = 0o10000;
 
 let nextFd = 3;
 
@@ -31,16 +43,30 @@ export class Ext4FileHandle implements FileHandle {
     private readonly inode: Ext4Inode,
     private readonly path: string,
     private readonly onClose: (h: Ext4FileHandle) => void,
-  ) {}
+    /** The open(2) flags (access mode, O_APPEND, O_SYNC). */
+    private readonly flags = O_RDONLY,
+  ) {
+    inode.refCount++;
+  }
 
   private check(syscall: string): void {
     if (this.closed) throw new FsError('EBADF', undefined, syscall);
   }
 
+  private checkReadable(syscall: string): void {
+    this.check(syscall);
+    if ((this.flags & O_ACCMODE) === O_WRONLY) throw new FsError('EBADF', undefined, syscall);
+  }
+
+  private checkWritable(syscall: string): void {
+    this.check(syscall);
+    if ((this.flags & O_ACCMODE) === O_RDONLY) throw new FsError('EBADF', undefined, syscall);
+  }
+
   read(buffer: Uint8Array, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult>;
   read(options?: ReadOptions): Promise<ReadResult>;
   async read(a?: Uint8Array | ReadOptions, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult> {
-    this.check('read');
+    this.checkReadable('read');
     let buffer: Uint8Array;
     if (a instanceof Uint8Array) {
       buffer = a;
@@ -59,13 +85,13 @@ export class Ext4FileHandle implements FileHandle {
     if (this.inode.isDir) throw new FsError('EISDIR', undefined, 'read');
     const usePos = position === null || position === undefined || position === -1 || position === -1n;
     const pos = usePos ? this.position : Number(position);
-    const n = await this.m.reader.read(this.inode, pos, buffer, off, len);
+    const n = await readData(this.m, this.inode, pos, buffer, off, len);
     if (usePos) this.position += n;
     return { bytesRead: n, buffer };
   }
 
   async readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string> {
-    this.check('read');
+    this.checkReadable('read');
     if (this.inode.isDir) throw new FsError('EISDIR', undefined, 'read');
     const encoding = typeof options === 'string' ? options : options?.encoding ?? null;
     // Like Node, readFile on a handle reads from the current position to the end.
@@ -73,7 +99,7 @@ export class Ext4FileHandle implements FileHandle {
     const size = Math.max(0, this.inode.size - start);
     checkReadFileSize(size);
     const buf = Buffer.allocUnsafe(size);
-    const n = await this.m.reader.read(this.inode, start, buf, 0, size);
+    const n = await readData(this.m, this.inode, start, buf, 0, size);
     this.position += n;
     const out = n === size ? buf : buf.subarray(0, n);
     return encoding ? out.toString(encoding) : out;
@@ -101,7 +127,7 @@ export class Ext4FileHandle implements FileHandle {
       while (pos < end) {
         const want = Math.min(chunk, end - pos);
         const buf = Buffer.allocUnsafe(want);
-        const n = await m.reader.read(inode, pos, buf, 0, want);
+        const n = await readData(m, inode, pos, buf, 0, want);
         if (n === 0) break;
         pos += n;
         yield n === want ? buf : buf.subarray(0, n);
@@ -116,10 +142,116 @@ export class Ext4FileHandle implements FileHandle {
     return this.m.reader.dataRanges(this.inode);
   }
 
+  write(buffer: Uint8Array, offset?: number, length?: number, position?: number | null): Promise<WriteResult<Uint8Array>>;
+  write(data: string, position?: number | null, encoding?: BufferEncoding): Promise<WriteResult<string>>;
+  async write(data: Uint8Array | string, a?: number | null, b?: number | BufferEncoding, c?: number | null): Promise<WriteResult<Uint8Array | string>> {
+    this.checkWritable('write');
+    let bytes: Uint8Array;
+    let position: number | null | undefined;
+    if (typeof data === 'string') {
+      bytes = Buffer.from(data, typeof b === 'string' ? b : 'utf8');
+      position = a;
+    } else {
+      const off = a ?? 0;
+      const len = typeof b === 'number' ? b : data.byteLength - off;
+      if (off < 0 || len < 0 || off + len > data.byteLength) {
+        throw Object.assign(new RangeError(`The value of "length" is out of range. Received ${len}`), { code: 'ERR_OUT_OF_RANGE' });
+      }
+      bytes = data.subarray(off, off + len);
+      position = c;
+    }
+    const n = await this.writeBytes(bytes, position);
+    return { bytesWritten: n, buffer: data };
+  }
+
+  async writev(buffers: Uint8Array[], position?: number | null): Promise<{ bytesWritten: number; buffers: Uint8Array[] }> {
+    this.checkWritable('write');
+    const n = await this.writeBytes(Buffer.concat(buffers), position);
+    return { bytesWritten: n, buffers };
+  }
+
+  /** Writes at `position`, or at the handle's position (or the end, with O_APPEND) when null. */
+  private async writeBytes(bytes: Uint8Array, position: number | null | undefined): Promise<number> {
+    const usePos = position === null || position === undefined || position === -1;
+    // Linux ignores the offset of pwrite on an O_APPEND file: data always goes to the end.
+    const append = (this.flags & O_APPEND) !== 0;
+    const r = await writeAt(this.m, this.inode, append ? 'append' : usePos ? this.position : position, bytes);
+    if (usePos) this.position = r.end;
+    if ((this.flags & (O_SYNC | O_DSYNC)) !== 0) await this.flushToDisk();
+    return r.written;
+  }
+
+  async writeFile(data: Uint8Array | string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<void> {
+    this.checkWritable('write');
+    const encoding = typeof options === 'string' ? options : options?.encoding ?? 'utf8';
+    const bytes = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data;
+    // Like Node: from the current position (the end with O_APPEND).
+    await this.writeBytes(bytes, null);
+  }
+
+  async appendFile(data: Uint8Array | string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<void> {
+    await this.writeFile(data, options);
+  }
+
+  async truncate(len = 0): Promise<void> {
+    this.checkWritable('ftruncate');
+    await truncateTo(this.m, this.inode, len);
+  }
+
+  async sync(): Promise<void> {
+    this.check('fsync');
+    await this.flushToDisk();
+  }
+
+  async datasync(): Promise<void> {
+    this.check('fdatasync');
+    await this.flushToDisk();
+  }
+
+  /** fsync: the data is already on the device; commit the transaction holding its metadata and flush. */
+  private async flushToDisk(): Promise<void> {
+    if (!this.m.writable) return;
+    await journalOf(this.m).commit();
+    await this.m.fs.device.flush();
+  }
+
+  async chmod(mode: number): Promise<void> {
+    this.check('fchmod');
+    await setAttributes(this.m, this.inode, { mode });
+  }
+
+  async chown(uid: number, gid: number): Promise<void> {
+    this.check('fchown');
+    await setAttributes(this.m, this.inode, { uid, gid });
+  }
+
+  async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {
+    this.check('futime');
+    await setAttributes(this.m, this.inode, { atime: toTimestamp(atime), mtime: toTimestamp(mtime) });
+  }
+
+  createWriteStream(options: WriteStreamOptions = {}): Writable {
+    let pos: number | null = options.start ?? null;
+    return new Writable({
+      highWaterMark: options.highWaterMark ?? 64 * 1024,
+      write: (chunk: Buffer, _enc, cb) => {
+        this.writeBytes(chunk, pos).then((n) => {
+          if (pos !== null) pos += n;
+          cb();
+        }, (e: Error) => cb(e));
+      },
+      final: (cb) => {
+        if (options.autoClose === false) cb();
+        else this.close().then(() => cb(), (e: Error) => cb(e));
+      },
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.onClose(this);
+    await releaseInode(this.m, this.inode);
   }
 
   /** The path it was opened with, for error messages. */

@@ -13,6 +13,9 @@ import { FileReader } from '../iomap/buffered-read.js';
 import { corrupted, FsError } from '../base/errors.js';
 import { inodeBlocks512, I_BLOCK_SIZE } from '../format/inode.js';
 import type { StatContext } from './stats.js';
+import type { InodeContext } from '../inode/inode-context.js';
+import type { Orphans } from '../inode/orphan.js';
+import { realClock, type Clock } from '../base/clock.js';
 
 let nextDev = 0xe4000;
 
@@ -37,7 +40,7 @@ function cacheSizes(cacheBytes: number): { inodes: number; names: number; paths:
   };
 }
 
-export class Mounted implements StatContext {
+export class Mounted implements StatContext, InodeContext {
   /**
    * Results of recent path walks, keyed by the follow flag and the path as
    * given. Tools that call lstat, open and listxattr on the same path walk it
@@ -51,13 +54,32 @@ export class Mounted implements StatContext {
   readonly dev = nextDev++;
   readonly blockSize: number;
 
-  constructor(readonly fs: Ext4Super, cacheBytes: number) {
+  /** Owner and umask of files this volume creates (default: the process's ids, umask 022). */
+  creator: { uid: number; gid: number; umask: number } | undefined = undefined;
+
+  /** The orphan records of a writable volume (loaded at open). */
+  private orphans_: Orphans | undefined;
+
+  constructor(readonly fs: Ext4Super, cacheBytes: number, readonly clock: Clock = realClock) {
     const sizes = cacheSizes(cacheBytes);
     this.pathCache = new ClockCache(sizes.paths);
     this.inodes = new InodeTable(fs, sizes.inodes);
     this.dirs = new DirReader(fs, sizes.names);
     this.reader = new FileReader(fs);
     this.blockSize = fs.blockSize;
+  }
+
+  get orphans(): Orphans {
+    if (this.orphans_ === undefined) throw new FsError('EROFS');
+    return this.orphans_;
+  }
+
+  set orphans(o: Orphans) {
+    this.orphans_ = o;
+  }
+
+  get writable(): boolean {
+    return this.fs.journal !== undefined;
   }
 
   blocks512(inode: Ext4Inode): number {

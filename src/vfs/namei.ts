@@ -11,7 +11,7 @@ import { corrupted, FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { ROOT_INO } from '../format/inode.js';
 import type { Mounted } from './mounted.js';
-import { nameKey } from '../dir/dcache.js';
+import { nameKey, type CachedEntry } from '../dir/dcache.js';
 
 const MAXSYMLINKS = 40;
 const PATH_MAX = 4096;
@@ -82,7 +82,7 @@ async function childOfCachedDir(m: Mounted, path: string, followLast: boolean): 
   if (parentHit === undefined) return undefined;
   const dir = m.inodes.cached(parentHit.ino) ?? (await m.inodes.get(parentHit.ino));
   if (!dir.isDir) return undefined;
-  const found = await m.dirs.lookup(dir, name);
+  const found = await lookupIn(m, dir, name);
   if (found === undefined) return undefined;
   const inode = await m.inodes.get(found.ino);
   if (inode.isDir || (inode.isSymlink && followLast)) return undefined;
@@ -117,7 +117,7 @@ async function walk(m: Mounted, path: PathArg, followLast: boolean): Promise<Res
     if (typeof name === 'string' ? name.length > NAME_MAX / 3 && Buffer.byteLength(name) > NAME_MAX : name.length > NAME_MAX) {
       throw new FsError('ENAMETOOLONG');
     }
-    const found = typeof name === 'string' ? await m.dirs.lookup(dir, name) : await m.dirs.lookupBytes(dir, name);
+    const found = await lookupIn(m, dir, name);
     if (!found) throw new FsError('ENOENT');
     const inode = await m.inodes.get(found.ino);
     const isLast = pending.length === 0;
@@ -148,6 +148,16 @@ async function walk(m: Mounted, path: PathArg, followLast: boolean): Promise<Res
   const names = stack.slice(1).map((s) => displayPath(s.name));
   if (top.inode !== current) names.push(displayPath(currentName));
   return { inode: current, path: '/' + names.join('/'), parent: current === root ? undefined : parent };
+}
+
+/**
+ * One lookup. On a writable volume the directory is read under its rwsem
+ * shared, so a lookup never sees a directory half way through a change that
+ * spans several blocks (an htree split).
+ */
+function lookupIn(m: Mounted, dir: Ext4Inode, name: Component): Promise<CachedEntry | undefined> {
+  const look = (): Promise<CachedEntry | undefined> => (typeof name === 'string' ? m.dirs.lookup(dir, name) : m.dirs.lookupBytes(dir, name));
+  return m.writable ? dir.rwsem.withShared(look) : look();
 }
 
 /** A path component: a string, or raw bytes when the name is not valid UTF-8. */

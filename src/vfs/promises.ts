@@ -14,15 +14,12 @@ import { Ext4Dir, Ext4Dirent, fileTypeFromMode } from './dirent.js';
 import { Ext4FileHandle, checkReadFileSize } from './file-handle.js';
 import { getXattr, listXattrNames } from './xattr-ops.js';
 import type { BigIntStats, Dir, Dirent, FileHandle, PathLike, StatFs, StatOptions, Stats, VolumePromises } from './types.js';
+import { readData } from './file-io.js';
+import * as W from './write-calls.js';
 
 const F_OK = 0;
 const W_OK = 2;
 const X_OK = 1;
-const O_ACCMODE = 3;
-const O_RDONLY = 0;
-const O_DIRECTORY = 0o200000;
-const O_CREAT = 0o100;
-const O_TRUNC = 0o1000;
 
 type Encoding = BufferEncoding | 'buffer' | null | undefined;
 
@@ -35,6 +32,25 @@ async function call<T>(syscall: string, path: unknown, fn: (p: PathArg) => Promi
     if (e instanceof FsError) throw e.withContext(syscall, displayPath(p));
     throw e;
   }
+}
+
+/** As `call`, for the two-path calls (rename, link, symlink, copyFile): errors name both, as Node's do. */
+async function call2<T>(syscall: string, a: unknown, b: unknown, fn: (a: PathArg, b: PathArg) => Promise<T>): Promise<T> {
+  const pa = pathArg(a);
+  const pb = pathArg(b);
+  try {
+    return await fn(pa, pb);
+  } catch (e) {
+    if (e instanceof FsError) throw e.withContext(syscall, displayPath(pa), displayPath(pb));
+    throw e;
+  }
+}
+
+type WriteOptions = { encoding?: BufferEncoding | null; mode?: number; flag?: string } | BufferEncoding | null;
+
+function writeOptions(options: WriteOptions | undefined): { encoding?: BufferEncoding | null; mode?: number; flag?: string } {
+  if (typeof options === 'string') return { encoding: options };
+  return options ?? {};
 }
 
 function encodingOf(options: unknown): Encoding {
@@ -53,20 +69,6 @@ function decodeName(e: { name: Uint8Array; text: string | undefined }, encoding:
 function noCycle(seen: Set<number>, dir: Ext4Inode, child: number): void {
   if (seen.has(child)) throw corrupted('directory', dir.ino, `subdirectory inode ${child} was already listed (directory cycle)`);
   seen.add(child);
-}
-
-/** Node's flag strings (read side): everything that could write fails with EROFS. */
-function parseOpenFlags(flags: string | number | undefined): number {
-  if (flags === undefined) return O_RDONLY;
-  if (typeof flags === 'number') return flags;
-  switch (flags) {
-    case 'r': case 'rs': case 'sr': return O_RDONLY;
-    case 'r+': case 'rs+': case 'sr+': case 'w': case 'wx': case 'xw': case 'w+': case 'wx+': case 'xw+':
-    case 'a': case 'ax': case 'xa': case 'as': case 'sa': case 'a+': case 'ax+': case 'xa+': case 'as+': case 'sa+':
-      return 2;
-    default:
-      throw Object.assign(new TypeError(`The value "${flags}" is invalid for option "flags"`), { code: 'ERR_INVALID_ARG_VALUE' });
-  }
 }
 
 export class Ext4Promises implements VolumePromises {
@@ -155,27 +157,100 @@ export class Ext4Promises implements VolumePromises {
     const encoding = encodingOf(options);
     const flag = options !== null && typeof options === 'object' ? (options as { flag?: string }).flag : undefined;
     return call('open', path, async (p) => {
-      if ((parseOpenFlags(flag) & O_ACCMODE) !== O_RDONLY) throw new FsError('EROFS');
-      const { inode } = await resolve(this.m, p, true);
+      const inode = await W.openInode(this.m, p, W.parseOpenFlags(flag));
       if (inode.isDir) throw new FsError('EISDIR', undefined, 'read');
       checkReadFileSize(inode.size);
       const buf = Buffer.allocUnsafe(inode.size);
-      const n = await this.m.reader.read(inode, 0, buf, 0, inode.size);
+      const n = await readData(this.m, inode, 0, buf, 0, inode.size);
       const out = n === inode.size ? buf : buf.subarray(0, n);
       return encoding && encoding !== 'buffer' ? out.toString(encoding) : out;
     });
   }
 
-  open(path: PathLike, flags?: string | number, _mode?: number): Promise<FileHandle> {
+  open(path: PathLike, flags?: string | number, mode?: number): Promise<FileHandle> {
     return call('open', path, async (p) => {
-      const f = parseOpenFlags(flags);
-      if ((f & O_ACCMODE) !== O_RDONLY || (f & (O_CREAT | O_TRUNC)) !== 0) throw new FsError('EROFS');
-      const { inode } = await resolve(this.m, p, true);
-      if ((f & O_DIRECTORY) !== 0 && !inode.isDir) throw new FsError('ENOTDIR');
-      const h = new Ext4FileHandle(this.m, inode, displayPath(p), (closed) => this.open_.delete(closed));
+      const f = W.parseOpenFlags(flags);
+      const inode = await W.openInode(this.m, p, f, mode ?? 0o666);
+      const h = new Ext4FileHandle(this.m, inode, displayPath(p), (closed) => this.open_.delete(closed), f);
       this.open_.add(h);
       return h;
     });
+  }
+
+  writeFile(path: PathLike, data: W.WriteData, options?: WriteOptions): Promise<void> {
+    const o = writeOptions(options);
+    return call('open', path, (p) => W.writeWhole(this.m, p, data, o.flag ?? 'w', o.mode ?? 0o666, o.encoding));
+  }
+
+  appendFile(path: PathLike, data: W.WriteData, options?: WriteOptions): Promise<void> {
+    const o = writeOptions(options);
+    return call('open', path, (p) => W.writeWhole(this.m, p, data, o.flag ?? 'a', o.mode ?? 0o666, o.encoding));
+  }
+
+  mkdir(path: PathLike, options?: { recursive?: boolean; mode?: number } | number): Promise<string | undefined> {
+    const o = typeof options === 'number' ? { mode: options } : options ?? {};
+    return call('mkdir', path, (p) => W.makeDirectory(this.m, p, o.mode ?? 0o777, o.recursive === true));
+  }
+
+  rmdir(path: PathLike): Promise<void> {
+    return call('rmdir', path, (p) => W.rmdirPath(this.m, p));
+  }
+
+  rm(path: PathLike, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
+    return call('rm', path, (p) => W.removePath(this.m, p, options?.recursive === true, options?.force === true));
+  }
+
+  unlink(path: PathLike): Promise<void> {
+    return call('unlink', path, (p) => W.unlinkPath(this.m, p));
+  }
+
+  rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
+    return call2('rename', oldPath, newPath, (a, b) => W.renamePath(this.m, a, b));
+  }
+
+  link(existingPath: PathLike, newPath: PathLike): Promise<void> {
+    return call2('link', existingPath, newPath, (a, b) => W.linkPath(this.m, a, b));
+  }
+
+  symlink(target: PathLike, path: PathLike, _type?: string | null): Promise<void> {
+    return call2('symlink', target, path, (a, b) => W.symlinkPath(this.m, a, b));
+  }
+
+  truncate(path: PathLike, len = 0): Promise<void> {
+    return call('open', path, (p) => W.truncatePath(this.m, p, len));
+  }
+
+  chmod(path: PathLike, mode: number): Promise<void> {
+    return call('chmod', path, (p) => W.chmodPath(this.m, p, mode, true));
+  }
+
+  chown(path: PathLike, uid: number, gid: number): Promise<void> {
+    return call('chown', path, (p) => W.chownPath(this.m, p, uid, gid, true));
+  }
+
+  lchown(path: PathLike, uid: number, gid: number): Promise<void> {
+    return call('lchown', path, (p) => W.chownPath(this.m, p, uid, gid, false));
+  }
+
+  utimes(path: PathLike, atime: W.TimeArg, mtime: W.TimeArg): Promise<void> {
+    return call('utime', path, (p) => W.utimesPath(this.m, p, atime, mtime, true));
+  }
+
+  lutimes(path: PathLike, atime: W.TimeArg, mtime: W.TimeArg): Promise<void> {
+    return call('lutime', path, (p) => W.utimesPath(this.m, p, atime, mtime, false));
+  }
+
+  copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
+    return call2('copyfile', src, dest, (a, b) => W.copyFilePath(this.m, a, b, mode));
+  }
+
+  mkdtemp(prefix: string): Promise<string> {
+    return call('mkdtemp', `${prefix}XXXXXX`, () => W.makeTempDir(this.m, prefix));
+  }
+
+  /** Creates a device node, fifo, socket or empty file (mknod(2); ext4kit's own call). */
+  mknod(path: PathLike, mode: number, rdev = 0): Promise<void> {
+    return call('mknod', path, (p) => W.mknodPath(this.m, p, mode, rdev));
   }
 
   readlink(path: PathLike, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<string>;
@@ -197,7 +272,7 @@ export class Ext4Promises implements VolumePromises {
   access(path: PathLike, mode: number = F_OK): Promise<void> {
     return call('access', path, async (p) => {
       const { inode } = await resolve(this.m, p, true);
-      if ((mode & W_OK) !== 0) throw new FsError('EROFS');
+      if ((mode & W_OK) !== 0 && !this.m.writable) throw new FsError('EROFS');
       // Checked as root would be: execute needs an x bit somewhere unless it is a directory.
       if ((mode & X_OK) !== 0 && !inode.isDir && (inode.mode & 0o111) === 0) throw new FsError('EACCES');
     });

@@ -3,7 +3,8 @@
  * and users program against. `promises` mirrors `node:fs/promises` for the
  * calls ext4 can serve; xattr calls and `mknod` have ext4kit's own names.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { Clock } from '../base/clock.js';
 
 /** What `stat` returns: the fields and predicates of Node's `fs.Stats`. */
 export interface StatsBase<T extends number | bigint> {
@@ -42,6 +43,10 @@ export interface ReadResult { bytesRead: number; buffer: Uint8Array }
 
 export interface ReadStreamOptions { start?: number; end?: number; highWaterMark?: number }
 
+export interface WriteResult<T> { bytesWritten: number; buffer: T }
+
+export interface WriteStreamOptions { start?: number; highWaterMark?: number; autoClose?: boolean }
+
 /** An open file, like `fs.promises.FileHandle`. */
 export interface FileHandle {
   /** A small integer unique among this volume's open files (not an OS descriptor). */
@@ -58,6 +63,18 @@ export interface FileHandle {
    * would find: lets a copy stay sparse without reading the holes.
    */
   dataRanges(): Promise<Array<{ start: number; end: number }>>;
+  write(buffer: Uint8Array, offset?: number, length?: number, position?: number | null): Promise<WriteResult<Uint8Array>>;
+  write(data: string, position?: number | null, encoding?: BufferEncoding): Promise<WriteResult<string>>;
+  writev(buffers: Uint8Array[], position?: number | null): Promise<{ bytesWritten: number; buffers: Uint8Array[] }>;
+  writeFile(data: Uint8Array | string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<void>;
+  appendFile(data: Uint8Array | string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<void>;
+  truncate(len?: number): Promise<void>;
+  sync(): Promise<void>;
+  datasync(): Promise<void>;
+  chmod(mode: number): Promise<void>;
+  chown(uid: number, gid: number): Promise<void>;
+  utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void>;
+  createWriteStream(options?: WriteStreamOptions): Writable;
   close(): Promise<void>;
 }
 
@@ -99,6 +116,27 @@ export interface VolumePromises {
   getxattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<Buffer>;
   /** Full names of all extended attributes (not including ext4's internal `system.data`). */
   listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]>;
+
+  writeFile(path: PathLike, data: string | Uint8Array, options?: { encoding?: BufferEncoding | null; mode?: number; flag?: string } | BufferEncoding | null): Promise<void>;
+  appendFile(path: PathLike, data: string | Uint8Array, options?: { encoding?: BufferEncoding | null; mode?: number; flag?: string } | BufferEncoding | null): Promise<void>;
+  /** Returns, with `recursive`, the first directory created (undefined if none). */
+  mkdir(path: PathLike, options?: { recursive?: boolean; mode?: number } | number): Promise<string | undefined>;
+  rmdir(path: PathLike): Promise<void>;
+  rm(path: PathLike, options?: { recursive?: boolean; force?: boolean }): Promise<void>;
+  unlink(path: PathLike): Promise<void>;
+  rename(oldPath: PathLike, newPath: PathLike): Promise<void>;
+  link(existingPath: PathLike, newPath: PathLike): Promise<void>;
+  symlink(target: PathLike, path: PathLike, type?: string | null): Promise<void>;
+  truncate(path: PathLike, len?: number): Promise<void>;
+  chmod(path: PathLike, mode: number): Promise<void>;
+  chown(path: PathLike, uid: number, gid: number): Promise<void>;
+  lchown(path: PathLike, uid: number, gid: number): Promise<void>;
+  utimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void>;
+  lutimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void>;
+  copyFile(src: PathLike, dest: PathLike, mode?: number): Promise<void>;
+  mkdtemp(prefix: string): Promise<string>;
+  /** mknod(2): a device node (S_IFCHR / S_IFBLK with `rdev`), fifo, socket or empty file. ext4kit's own call. */
+  mknod(path: PathLike, mode: number, rdev?: number): Promise<void>;
 }
 
 export interface VolumeInfo {
@@ -136,6 +174,9 @@ export interface Volume {
   readonly promises: VolumePromises;
   readonly readOnly: boolean;
   info(): VolumeInfo;
+  /** Makes every change so far durable: commits the journal and flushes the device. */
+  sync(): Promise<void>;
+  /** Closes open files, commits, writes everything home, marks the filesystem clean. */
   close(): Promise<void>;
 }
 
@@ -147,4 +188,6 @@ export interface OpenVolumeOptions {
   length?: number;
   /** Memory budget for cached metadata and file data, in bytes (default 64 MiB). */
   cacheBytes?: number;
+  /** Time source for timestamps and the journal's commit timer (tests pass a virtual clock). */
+  clock?: Clock;
 }

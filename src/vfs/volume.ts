@@ -19,6 +19,12 @@ import { volumeLabel, lastMountedPath, uuidString, STATE_VALID_FS, STATE_ERROR_F
 import { Mounted } from './mounted.js';
 import { Ext4Promises } from './promises.js';
 import type { OpenVolumeOptions, Volume, VolumeInfo } from './types.js';
+import { Journal, type LogWriter } from '../journal/transaction.js';
+import { realClock, type Clock } from '../base/clock.js';
+import { markCleanUnmount, markMountedWritable, type MountedState } from '../super/mount-state.js';
+import { Orphans } from '../inode/orphan.js';
+import { evictInode, truncateInode } from '../inode/truncate.js';
+import { INCOMPAT_MMP, INCOMPAT_EA_INODE } from '../format/features.js';
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
@@ -28,6 +34,8 @@ class Ext4Volume implements Volume {
   readonly promises: Ext4Promises;
   readonly readOnly: boolean;
   private closed = false;
+  /** Superblock state found by a writable open, restored at close. */
+  mountedState: MountedState | undefined;
 
   constructor(private readonly m: Mounted, private readonly device: BlockDevice, private readonly ownsDevice: boolean) {
     this.readOnly = m.fs.readOnly;
@@ -69,32 +77,48 @@ class Ext4Volume implements Volume {
     };
   }
 
+  /** Makes every change so far durable (commits the journal and flushes the device). */
+  async sync(): Promise<void> {
+    if (this.closed) throw new FsError('EBADF', 'volume is closed', 'sync');
+    const journal = this.m.fs.journal;
+    if (journal === undefined) return;
+    await journal.commit();
+    await this.device.flush();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const h of this.promises.openHandles()) await h.close();
-    this.m.fs.cache.clear();
-    if (this.ownsDevice) await this.device.close();
+    try {
+      for (const h of this.promises.openHandles()) await h.close();
+      const journal = this.m.fs.journal;
+      if (journal !== undefined && !journal.aborted && this.mountedState !== undefined) {
+        // Everything home, the log empty, then the superblock says clean.
+        await journal.shutdown();
+        await markCleanUnmount(this.m.fs, this.mountedState, this.m.clock.now(), !this.m.orphans.empty);
+      }
+      if (journal === undefined || !journal.aborted) this.m.fs.cache.clear();
+    } finally {
+      if (this.ownsDevice) await this.device.close();
+    }
   }
 }
 
 /**
  * Opens an ext4 filesystem. `target` is an image file or block device path,
- * or a BlockDevice. Writing is not implemented yet, so the volume is always
- * read-only; asking for a writable one fails with ENOTSUP rather than
- * pretending.
+ * or a BlockDevice. Writable unless `readOnly` is set.
  */
 export async function openVolume(target: string | BlockDevice, options: OpenVolumeOptions = {}): Promise<Volume> {
-  const readOnly = options.readOnly ?? true;
-  if (!readOnly) throw new FsError('ENOTSUP', 'writable volumes are not implemented yet; open with { readOnly: true }', 'open');
+  const readOnly = options.readOnly ?? false;
   const owns = typeof target === 'string';
-  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly: true }) : target;
+  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly }) : target;
   try {
     if (options.offset !== undefined || options.length !== undefined) {
       device = new OffsetDevice(device, options.offset ?? 0, options.length);
     }
-    device = new ReadOnlyDevice(device);
     const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    if (!readOnly) return await openWritable(device, owns, cacheBytes, options.clock ?? realClock);
+    device = new ReadOnlyDevice(device);
     const fs = await mountReplayed(device, cacheBytes);
     return new Ext4Volume(new Mounted(fs, cacheBytes), device, owns);
   } catch (e) {
@@ -102,6 +126,56 @@ export async function openVolume(target: string | BlockDevice, options: OpenVolu
     if (e instanceof FsError && typeof target === 'string') e.withContext('open', target);
     throw e;
   }
+}
+
+/** Incompat / ro_compat features whose on-disk structures the write path does not maintain. */
+const NOT_WRITABLE: ReadonlyArray<[number, 'incompat' | 'ro_compat', string]> = [
+  [INCOMPAT_MMP, 'incompat', 'mmp'],
+  [INCOMPAT_EA_INODE, 'incompat', 'ea_inode'],
+];
+
+/**
+ * A writable mount (Linux: ext4_fill_super + ext4_setup_super for a rw
+ * mount): refuse what cannot be written, set up the journal, record the
+ * mount in the superblock, then finish any orphans a crash left.
+ */
+async function openWritable(device: BlockDevice, owns: boolean, cacheBytes: number, clock: Clock): Promise<Ext4Volume> {
+  if (device.readOnly) throw new FsError('EROFS', 'the device is read-only', 'open');
+  const fs = await Ext4Super.mount(device, { readOnly: false, cacheBytes });
+  const refused = NOT_WRITABLE.filter(([bit, kind]) => ((kind === 'incompat' ? fs.sb.featureIncompat : fs.sb.featureRoCompat) & bit) !== 0);
+  if (fs.readOnly || refused.length > 0) {
+    const names = refused.length > 0 ? refused.map(([, , n]) => n).join(', ') : 'ro_compat ' + featureNames(fs.sb).join(', ');
+    throw new FsError('EROFS', `ext4kit can only read this filesystem (features it cannot write: ${names}); open with { readOnly: true }`, 'open');
+  }
+  fs.journal = new Journal(fs.cache, await openLog(fs), { clock });
+  const m = new Mounted(fs, cacheBytes, clock);
+  const vol = new Ext4Volume(m, device, owns);
+  vol.mountedState = await markMountedWritable(fs, clock.now());
+  m.orphans = await Orphans.load(fs, m.inodes);
+  await finishOrphans(m);
+  return vol;
+}
+
+/** The on-disk log of a filesystem with a journal (has_journal); undefined without one. */
+async function openLog(fs: Ext4Super): Promise<LogWriter | undefined> {
+  void fs;
+  // The jbd2 log writer is merged separately; until then changes go home at each commit.
+  return undefined;
+}
+
+/**
+ * Orphans a crash left (Linux: ext4_orphan_cleanup): an inode with no links
+ * is freed; a linked one was being truncated, so its blocks past i_size go.
+ */
+async function finishOrphans(m: Mounted): Promise<void> {
+  for (const ino of m.orphans.found) {
+    const inode = await m.inodes.getOrphan(ino);
+    await inode.rwsem.withExclusive(async () => {
+      if (inode.disk.linksCount === 0) await evictInode(m, inode);
+      else await truncateInode(m, inode, inode.size, false);
+    });
+  }
+  m.orphans.found.length = 0;
 }
 
 /**

@@ -95,6 +95,7 @@ export function hostVolume(root: string, info: Partial<VolumeInfo> = {}): Volume
     promises: promises as unknown as VolumePromises,
     readOnly: true,
     info: () => fullInfo,
+    sync: async () => {},
     close: async () => {},
   };
 }

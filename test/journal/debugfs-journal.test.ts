@@ -75,7 +75,7 @@ async function checkAgainstE2fsck(s: Scenario, opts: { revokes: boolean }): Prom
   const before = sha256File(s.img);
   const onDisk2003 = imageBlock(s.img, 2003, BS);
   const { result } = await replayImage(s.img);
-  const vol = await openVolume(s.img);
+  const vol = await openVolume(s.img, { readOnly: true });
   expect((await vol.promises.readdir('/')).sort()).toContain('lost+found');
   await vol.close();
   expect(sha256File(s.img), 'ext4kit wrote the image').toBe(before);
@@ -155,7 +155,7 @@ describe('journals written by debugfs', () => {
     fs.writeFileSync(`${dir}/cmds`, `jo -c\njw -b 0 ${dir}/block0\njc\n`);
     await runChecked('debugfs', ['-w', '-f', `${dir}/cmds`, img], { timeoutMs: 30_000 });
     const before = sha256File(img);
-    const vol = await openVolume(img);
+    const vol = await openVolume(img, { readOnly: true });
     try {
       expect(vol.info().label).toBe('after-replay');
     } finally {

@@ -97,7 +97,7 @@ describe.skipIf(!canLoop)('journals written by the kernel', () => {
     const { result } = await replayImage(unreplayed);
     expect(result.transactions).toBeGreaterThan(0);
     expect(result.revokeRecords).toBeGreaterThan(0);
-    const vol = await openVolume(unreplayed);
+    const vol = await openVolume(unreplayed, { readOnly: true });
     let ours: Map<string, string>;
     try {
       expect(vol.info().features).toContain('needs_recovery');
@@ -111,7 +111,7 @@ describe.skipIf(!canLoop)('journals written by the kernel', () => {
     expect(await e2fsckReplayedCopy(unreplayed, oracle)).toMatch(/recovering journal/);
     const seq = /Journal sequence:\s+0x([0-9a-f]+)/.exec(await dumpe2fs(oracle, ['-h']));
     expect(result.nextSequence).toBe(parseInt(seq?.[1] ?? '', 16));
-    const vol2 = await openVolume(oracle);
+    const vol2 = await openVolume(oracle, { readOnly: true });
     let theirs: Map<string, string>;
     try {
       theirs = await snapshotVolume(vol2);
@@ -182,7 +182,7 @@ describe.skipIf(!canLoop)('fast-commit journals written by the kernel', () => {
     });
     expect(await debugfs(copy, 'logdump')).toMatch(/tag (HEAD|INODE|ADD_RANGE)/);
     const before = sha256File(copy);
-    await expect(openVolume(copy)).rejects.toMatchObject({ code: 'ENOTSUP', message: expect.stringContaining('fast-commit') });
+    await expect(openVolume(copy, { readOnly: true })).rejects.toMatchObject({ code: 'ENOTSUP', message: expect.stringContaining('fast-commit') });
     expect(sha256File(copy)).toBe(before);
   }, 30_000);
 
@@ -197,7 +197,7 @@ describe.skipIf(!canLoop)('fast-commit journals written by the kernel', () => {
         fs.closeSync(fd);
       }
     });
-    const vol = await openVolume(copy);
+    const vol = await openVolume(copy, { readOnly: true });
     try {
       const ours = await snapshotVolume(vol);
       const oracle = `${copy}.e2fsck`;

@@ -261,7 +261,6 @@ describe('errors', () => {
     const rv = await openVolume(rec, { readOnly: true });
     expect(await rv.promises.readdir('/')).toContain('lost+found');
     await rv.close();
-    await expect(openVolume(img, { readOnly: false })).rejects.toMatchObject({ code: 'ENOTSUP' });
   });
 
   it('opens a filesystem at an offset inside a larger disk image', async () => {

@@ -1,0 +1,134 @@
+/**
+ * Truncate and eviction (Linux: ext4_truncate, ext4_evict_inode).
+ *
+ * Freeing a large file's blocks takes many journal handles (each frees a
+ * bounded number of extents, see extent/file-blocks.ts), so the inode is
+ * put on the orphan list in the first handle, together with its new i_size,
+ * and taken off in the last: if the machine crashes half way, the next
+ * writable open finds it there and finishes the job. An inode with no links
+ * left is freed the same way once nothing holds it: blocks, xattr block,
+ * then the inode itself (bitmap, counts, i_dtime) in the final handle.
+ *
+ * The caller holds the inode's rwsem exclusively.
+ */
+import type { Ext4Inode } from './ext4-inode.js';
+import { journalOf, nowTimestamp, type InodeContext } from './inode-context.js';
+import { ORPHAN_CREDITS } from './orphan.js';
+import { allocatorsOf } from '../alloc/allocators.js';
+import { blockChangeCredits, freeBlocksFrom, maxNewMetadataBlocks } from '../extent/file-blocks.js';
+import { mapBlocks } from '../extent/map-blocks.js';
+import { releaseXattrBlock, XATTR_RELEASE_CREDITS } from '../xattr/xattr-block-release.js';
+import { FsError } from '../base/errors.js';
+import { assert } from '../base/assert.js';
+import { isDir } from '../format/inode.js';
+
+/** Journal credits of the handle that starts a truncate: inode, orphan record, tail block zeroing is data. */
+const TRUNCATE_START_CREDITS = 2 + ORPHAN_CREDITS;
+
+/**
+ * Zeroes [from, end of its block) on disk if that block is written: the
+ * bytes past EOF in the last block must read as zeros when the file grows
+ * again (Linux: ext4_block_truncate_page).
+ */
+export async function zeroBlockTail(ctx: InodeContext, inode: Ext4Inode, from: number): Promise<void> {
+  const bs = ctx.fs.blockSize;
+  const off = from % bs;
+  if (off === 0 || inode.hasInlineData) return;
+  const m = await mapBlocks(ctx.fs, inode, Math.floor(from / bs));
+  if (m.state !== 'written') return;
+  const block = new Uint8Array(bs);
+  await ctx.fs.device.readInto(m.pblk * bs, block);
+  block.fill(0, off);
+  await ctx.fs.device.write(m.pblk * bs, block);
+}
+
+/**
+ * Sets i_size to `size`, freeing the blocks past it when it shrinks. Takes
+ * several handles for a large file; `inode` is an orphan in between.
+ */
+export async function truncateInode(ctx: InodeContext, inode: Ext4Inode, size: number, touchTimes = true): Promise<void> {
+  const journal = journalOf(ctx);
+  if (inode.hasInlineData) throw new FsError('ENOTSUP', `truncating inline-data inode ${inode.ino} is not supported yet`);
+  const oldSize = inode.size;
+  const shrinking = size < oldSize;
+  await journal.run(TRUNCATE_START_CREDITS, async (h) => {
+    // Zero the partial block at whichever end is the old data's last block
+    // (data written inside this handle lands before its commit).
+    await zeroBlockTail(ctx, inode, Math.min(size, oldSize));
+    if (shrinking) await ctx.orphans.add(h, inode);
+    inode.disk.size = size;
+    if (touchTimes) {
+      const now = nowTimestamp(ctx);
+      inode.disk.mtime = now;
+      inode.disk.ctime = now;
+    }
+    await ctx.inodes.writeInode(h, inode);
+  });
+  if (!shrinking) return;
+  await freeBlocksPast(ctx, inode, size);
+  await journal.run(ORPHAN_CREDITS + 1, async (h) => {
+    if (inode.refCount > 0 && inode.disk.linksCount === 0) return; // still an orphan: unlinked and open
+    await ctx.orphans.remove(h, inode);
+    await ctx.inodes.writeInode(h, inode);
+  });
+}
+
+/** Frees every block past byte `size`, a bounded batch per handle. */
+async function freeBlocksPast(ctx: InodeContext, inode: Ext4Inode, size: number): Promise<void> {
+  const journal = journalOf(ctx);
+  const fs = ctx.fs;
+  const first = Math.ceil(size / fs.blockSize);
+  if (!inode.usesExtents && inode.isSymlink && inode.disk.blocks === 0) return;
+  let done = false;
+  while (!done) {
+    const r = allocatorsOf(fs).blocks.reserve(0, false);
+    try {
+      await inode.dataSem.withExclusive(() =>
+        journal.run(blockChangeCredits(fs, inode) + maxNewMetadataBlocks(fs, inode) + 1, async (h) => {
+          done = await freeBlocksFrom({ fs, h, inode, r }, first);
+          await ctx.inodes.writeInode(h, inode);
+        }));
+    } finally {
+      r.release();
+    }
+  }
+}
+
+/**
+ * Frees an inode that has no links and no references left (Linux:
+ * ext4_evict_inode): its blocks, its xattr block, then the inode.
+ */
+export async function evictInode(ctx: InodeContext, inode: Ext4Inode): Promise<void> {
+  assert(inode.disk.linksCount === 0 && inode.refCount === 0, () => `evicting inode ${inode.ino} that is still linked or open`);
+  const journal = journalOf(ctx);
+  const fs = ctx.fs;
+  // It must be an orphan while its blocks go, so a crash finishes the job.
+  await journal.run(ORPHAN_CREDITS + 1, async (h) => {
+    await ctx.orphans.add(h, inode);
+    await ctx.inodes.writeInode(h, inode);
+  });
+  if (hasDataBlocks(inode, fs.blockSize)) await freeBlocksPast(ctx, inode, 0);
+  await journal.run(XATTR_RELEASE_CREDITS + ORPHAN_CREDITS + 8, async (h) => {
+    await releaseXattrBlock(fs, h, inode);
+    await ctx.orphans.remove(h, inode);
+    inode.disk.dtime = Math.max(1, Math.floor(ctx.clock.now() / 1000)) >>> 0;
+    inode.disk.size = 0;
+    await ctx.inodes.writeInode(h, inode);
+    await allocatorsOf(fs).inodes.free(h, inode.ino, isDir(inode.mode));
+  });
+  ctx.inodes.drop(inode.ino);
+}
+
+/**
+ * Whether i_block maps data blocks: not for inline data, device nodes,
+ * fifos, sockets, or a fast symlink (whose i_block holds the target: it
+ * owns no block but perhaps its xattr block).
+ */
+function hasDataBlocks(inode: Ext4Inode, blockSize: number): boolean {
+  if (inode.hasInlineData) return false;
+  if (inode.isReg || inode.isDir) return true;
+  if (!inode.isSymlink) return false;
+  if (inode.usesExtents) return true;
+  const own = inode.disk.blocks - (inode.disk.fileAcl !== 0 ? blockSize / 512 : 0);
+  return own > 0;
+}

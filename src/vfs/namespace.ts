@@ -1,0 +1,408 @@
+/**
+ * Operations that change the namespace (Linux: the ext4 inode operations in
+ * fs/ext4/namei.c, with the VFS's locking around them): create, mkdir,
+ * mknod, symlink, link, unlink, rmdir, rename.
+ *
+ * Locking. Every namespace change holds the volume's namespace mutex (the
+ * role of Linux's s_vfs_rename_mutex, widened to all namespace changes),
+ * then takes the rwsem of every inode it touches — directories and their
+ * children — in ascending inode number (DESIGN.md §3). Data operations hold
+ * one inode's rwsem and never the namespace mutex, so no cycle can form.
+ * Lookups on a writable volume read a directory under its rwsem shared.
+ *
+ * Each change is one journal handle, entered only after every check that
+ * can fail (ENOENT, EEXIST, ENOTEMPTY, EMLINK, ENOSPC by reservation):
+ * nothing is ever half done. An inode whose last link goes is put on the
+ * orphan list in that same handle and freed when the last file handle on
+ * it closes (or right away when none is open).
+ */
+import type { Ext4Inode } from '../inode/ext4-inode.js';
+import type { Mounted } from './mounted.js';
+import type { BlockReservation } from '../alloc/block-alloc.js';
+import { allocatorsOf } from '../alloc/allocators.js';
+import { createInode } from '../inode/inode-create.js';
+import { evictInode } from '../inode/truncate.js';
+import { journalOf, nowTimestamp } from '../inode/inode-context.js';
+import { ORPHAN_CREDITS } from '../inode/orphan.js';
+import { reserve } from '../iomap/file-write.js';
+import { getOrAllocateBlocks, maxNewMetadataBlocks, blockChangeCredits } from '../extent/file-blocks.js';
+import { FsError } from '../base/errors.js';
+import { Mutex } from '../base/locks.js';
+import * as I from '../format/inode.js';
+import { EXT4_NAME_LEN } from '../format/dirent.js';
+import { resolve, type PathArg } from './namei.js';
+import { fileTypeFromMode } from './dirent.js';
+import { addEntry, deleteEntry, dirInsertCredits, initDirBlocks, isEmptyDir, maxDirInsertBlocks, replaceEntry, setDotDot } from './dir-ops.js';
+
+/** i_links_count limit (Linux: EXT4_LINK_MAX). */
+export const EXT4_LINK_MAX = 65000;
+
+const namespaceLocks = new WeakMap<Mounted, Mutex>();
+function nsLock(m: Mounted): Mutex {
+  let l = namespaceLocks.get(m);
+  if (l === undefined) {
+    l = new Mutex('volume.namespace');
+    namespaceLocks.set(m, l);
+  }
+  return l;
+}
+
+/** Who creates files: the process's ids, as Node's fs does. */
+export interface Creator {
+  uid: number;
+  gid: number;
+  umask: number;
+}
+
+export function defaultCreator(): Creator {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: 0o022 };
+}
+
+/** A path split into the directory that holds its last component and that component's bytes. */
+export interface ParentAndName {
+  dir: Ext4Inode;
+  name: Uint8Array;
+  /** The path ended in '/': the last component must be a directory. */
+  mustBeDir: boolean;
+}
+
+/** Resolves everything but the last component (Linux: the parent lookup of a create/unlink/rename). */
+export async function lookupParent(m: Mounted, p: PathArg, what: 'create' | 'remove'): Promise<ParentAndName> {
+  const bytes = typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0x2f) end--;
+  const mustBeDir = end < bytes.length;
+  let start = end;
+  while (start > 0 && bytes[start - 1] !== 0x2f) start--;
+  const name = bytes.subarray(start, end);
+  if (name.length === 0) throw new FsError(what === 'create' ? 'EEXIST' : 'EBUSY');
+  if (name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
+  const isDot = name.length === 1 && name[0] === 0x2e;
+  const isDotDot = name.length === 2 && name[0] === 0x2e && name[1] === 0x2e;
+  if (isDot || isDotDot) throw new FsError(what === 'create' ? 'EEXIST' : isDot ? 'EINVAL' : 'ENOTEMPTY');
+  const parentBytes = bytes.subarray(0, start);
+  const parentPath: PathArg = parentBytes.length === 0 ? '/' : (typeof p === 'string' ? parentBytes.toString('utf8') : parentBytes);
+  const { inode: dir } = await resolve(m, parentPath, true);
+  if (!dir.isDir) throw new FsError('ENOTDIR');
+  return { dir, name: Buffer.from(name), mustBeDir };
+}
+
+/** The inode `name` names in `dir`, or undefined. */
+export async function lookupChild(m: Mounted, dir: Ext4Inode, name: Uint8Array): Promise<Ext4Inode | undefined> {
+  const e = await m.dirs.lookupBytes(dir, name);
+  return e === undefined ? undefined : m.inodes.get(e.ino);
+}
+
+/** Takes the rwsem of each inode (deduplicated) in ascending inode order; returns the release. */
+async function lockInodes(inodes: ReadonlyArray<Ext4Inode | undefined>): Promise<() => void> {
+  const sorted = [...new Set(inodes.filter((i): i is Ext4Inode => i !== undefined))].sort((a, b) => a.ino - b.ino);
+  const held: Ext4Inode[] = [];
+  try {
+    for (const i of sorted) {
+      await i.rwsem.lockExclusive();
+      held.push(i);
+    }
+  } catch (e) {
+    for (const i of held.reverse()) i.rwsem.unlockExclusive();
+    throw e;
+  }
+  return () => {
+    for (const i of held.reverse()) i.rwsem.unlockExclusive();
+  };
+}
+
+/** Runs a namespace change under the namespace mutex; afterwards no cached walk or listing may be trusted. */
+async function namespaceChange<T>(m: Mounted, fn: () => Promise<T>): Promise<T> {
+  journalOf(m);
+  return nsLock(m).with(async () => {
+    try {
+      return await fn();
+    } finally {
+      m.pathCache.clear();
+    }
+  });
+}
+
+function touchDir(m: Mounted, dir: Ext4Inode): void {
+  const now = nowTimestamp(m);
+  dir.disk.mtime = now;
+  dir.disk.ctime = now;
+}
+
+/** Linux ext4_inc_count for a directory gaining a subdirectory: an indexed directory past the limit counts 1 ("many"). */
+function incDirLinks(dir: Ext4Inode): void {
+  dir.disk.linksCount++;
+  if (dir.isIndexedDir && (dir.disk.linksCount > EXT4_LINK_MAX || dir.disk.linksCount === 2)) dir.disk.linksCount = 1;
+}
+
+/** Linux ext4_dec_count: a directory never drops below 2 this way (1 stays "many"). */
+function decDirLinks(dir: Ext4Inode): void {
+  if (dir.disk.linksCount > 2) dir.disk.linksCount--;
+}
+
+function checkDirCanGrow(dir: Ext4Inode): void {
+  if (!dir.isIndexedDir && dir.disk.linksCount >= EXT4_LINK_MAX) throw new FsError('EMLINK');
+}
+
+/** Reserves what an insert into `dir` (plus `extra` blocks) may allocate, and an inode if `inode`. */
+async function reserveForInsert(m: Mounted, dir: Ext4Inode, extra: number): Promise<BlockReservation> {
+  return reserve(m, maxDirInsertBlocks(m.fs, dir) + extra);
+}
+
+export interface NewNode {
+  mode: number;
+  /** Device number for character and block devices. */
+  rdev?: number;
+  /** Symlink target. */
+  target?: Uint8Array;
+}
+
+/**
+ * Creates a file, directory, device node, fifo, socket or symlink at `p`
+ * (Linux: ext4_create / ext4_mkdir / ext4_mknod / ext4_symlink). EEXIST if
+ * the name is taken.
+ */
+export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Creator): Promise<Ext4Inode> {
+  return namespaceChange(m, async () => {
+    const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
+    const type = node.mode & I.S_IFMT;
+    if (mustBeDir && type !== I.S_IFDIR) throw new FsError('ENOENT');
+    const unlock = await lockInodes([dir]);
+    try {
+      if (dir.disk.linksCount === 0) throw new FsError('ENOENT');
+      if ((await m.dirs.lookupBytes(dir, name)) !== undefined) throw new FsError('EEXIST');
+      if (type === I.S_IFDIR) checkDirCanGrow(dir);
+      const fs = m.fs;
+      const bs = fs.blockSize;
+      const isSymlink = type === I.S_IFLNK;
+      const target = node.target ?? new Uint8Array(0);
+      if (isSymlink && (target.length === 0 || target.length >= bs)) throw new FsError(target.length === 0 ? 'ENOENT' : 'ENAMETOOLONG');
+      const slowSymlink = isSymlink && target.length >= I.I_BLOCK_SIZE;
+      const needsBlock = type === I.S_IFDIR || slowSymlink;
+      const inodeRes = allocatorsOf(fs).inodes.reserve();
+      let r: BlockReservation;
+      try {
+        r = await reserveForInsert(m, dir, needsBlock ? 1 + maxNewMetadataBlocks(fs, dir) : 0);
+      } catch (e) {
+        inodeRes.release();
+        throw e;
+      }
+      try {
+        const credits = 8 + dirInsertCredits(fs, dir) + (needsBlock ? blockChangeCredits(fs, dir) : 0);
+        return await journalOf(m).run(credits, async (h) => {
+          let mode = node.mode & (I.S_IFMT | 0o7777);
+          let gid = who.gid;
+          // A setgid directory hands its group down, and its setgid bit to subdirectories.
+          if ((dir.mode & I.S_ISGID) !== 0) {
+            gid = dir.disk.gid;
+            if (type === I.S_IFDIR) mode |= I.S_ISGID;
+          }
+          const inode = await createInode(m, h, {
+            mode, uid: who.uid, gid, parent: dir,
+            extents: type === I.S_IFREG || type === I.S_IFDIR || slowSymlink,
+          });
+          inodeRes.take();
+          if (type === I.S_IFDIR) {
+            inode.disk.linksCount = 2;
+            await initDirBlocks(fs, h, inode, dir.ino, r);
+            incDirLinks(dir);
+          } else {
+            inode.disk.linksCount = 1;
+          }
+          if (type === I.S_IFCHR || type === I.S_IFBLK) encodeDevice(inode.disk.block, node.rdev ?? 0);
+          if (isSymlink) await writeSymlinkTarget(m, h, inode, target, r);
+          await addEntry(fs, h, dir, name, inode.ino, fileTypeFromMode(mode), r);
+          touchDir(m, dir);
+          await m.inodes.writeInode(h, inode);
+          await m.inodes.writeInode(h, dir);
+          m.dirs.forget(dir.ino);
+          return inode;
+        });
+      } finally {
+        r.release();
+        inodeRes.release();
+      }
+    } finally {
+      unlock();
+    }
+  });
+}
+
+/** i_block of a device inode (Linux: old_encode_dev / new_encode_dev, chosen as ext4 does). */
+function encodeDevice(block: Uint8Array, rdev: number): void {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | ((Math.floor(rdev / 0x100000) & 0xfff00));
+  const w = (i: number, v: number): void => {
+    block[i * 4] = v & 0xff;
+    block[i * 4 + 1] = (v >>> 8) & 0xff;
+    block[i * 4 + 2] = (v >>> 16) & 0xff;
+    block[i * 4 + 3] = (v >>> 24) & 0xff;
+  };
+  if (major < 256 && minor < 256) {
+    w(0, (major << 8) | minor);
+  } else {
+    w(1, ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0);
+  }
+}
+
+/** A fast symlink keeps its target in i_block; a longer one gets a data block (Linux: ext4_symlink). */
+async function writeSymlinkTarget(m: Mounted, h: Parameters<typeof createInode>[1], inode: Ext4Inode, target: Uint8Array, r: BlockReservation): Promise<void> {
+  const fs = m.fs;
+  inode.disk.size = target.length;
+  if (target.length < I.I_BLOCK_SIZE) {
+    inode.disk.block.fill(0);
+    inode.disk.block.set(target);
+    return;
+  }
+  const run = await inode.dataSem.withExclusive(() => getOrAllocateBlocks({ fs, h, inode, r }, 0, 1));
+  const block = new Uint8Array(fs.blockSize);
+  block.set(target);
+  await fs.device.write(run.pblk * fs.blockSize, block);
+}
+
+/** Adds a name for an existing inode (Linux: ext4_link). */
+export async function linkNode(m: Mounted, existing: PathArg, p: PathArg): Promise<void> {
+  await namespaceChange(m, async () => {
+    const { inode } = await resolve(m, existing, false);
+    const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
+    if (inode.isDir) throw new FsError('EPERM');
+    if (mustBeDir) throw new FsError('ENOENT');
+    const unlock = await lockInodes([dir, inode]);
+    try {
+      if (inode.disk.linksCount === 0) throw new FsError('ENOENT');
+      if ((await m.dirs.lookupBytes(dir, name)) !== undefined) throw new FsError('EEXIST');
+      if (inode.disk.linksCount >= EXT4_LINK_MAX) throw new FsError('EMLINK');
+      const r = await reserveForInsert(m, dir, 0);
+      try {
+        await journalOf(m).run(4 + dirInsertCredits(m.fs, dir), async (h) => {
+          await addEntry(m.fs, h, dir, name, inode.ino, fileTypeFromMode(inode.mode), r);
+          inode.disk.linksCount++;
+          inode.disk.ctime = nowTimestamp(m);
+          touchDir(m, dir);
+          await m.inodes.writeInode(h, inode);
+          await m.inodes.writeInode(h, dir);
+          m.dirs.forget(dir.ino);
+        });
+      } finally {
+        r.release();
+      }
+    } finally {
+      unlock();
+    }
+  });
+}
+
+/** Drops a link of `victim` inside handle work: orphan it when none is left. */
+async function dropLink(m: Mounted, h: Parameters<typeof createInode>[1], victim: Ext4Inode, wasDir: boolean): Promise<void> {
+  if (wasDir) victim.disk.linksCount = 0;
+  else victim.disk.linksCount--;
+  victim.disk.ctime = nowTimestamp(m);
+  if (victim.disk.linksCount === 0) {
+    await m.orphans.add(h, victim);
+    if (victim.refCount > 0) victim.orphaned = true;
+  }
+  await m.inodes.writeInode(h, victim);
+}
+
+/** After the handle: an inode with no links and nobody holding it is freed now. */
+async function reapIfUnused(m: Mounted, victim: Ext4Inode): Promise<void> {
+  if (victim.disk.linksCount === 0 && victim.refCount === 0) await evictInode(m, victim);
+}
+
+/** Removes a name (Linux: ext4_unlink / ext4_rmdir). */
+export async function removeNode(m: Mounted, p: PathArg, expectDir: boolean): Promise<void> {
+  await namespaceChange(m, async () => {
+    const { dir, name, mustBeDir } = await lookupParent(m, p, 'remove');
+    const victim = await lookupChild(m, dir, name);
+    if (victim === undefined) throw new FsError('ENOENT');
+    if (expectDir && !victim.isDir) throw new FsError('ENOTDIR');
+    if (!expectDir && victim.isDir) throw new FsError('EISDIR');
+    if (!expectDir && mustBeDir) throw new FsError('ENOTDIR');
+    if (expectDir && victim.ino === 2) throw new FsError('EBUSY');
+    const unlock = await lockInodes([dir, victim]);
+    try {
+      if (expectDir && !(await isEmptyDir(m.fs, victim, (d) => m.dirs.list(d)))) throw new FsError('ENOTEMPTY');
+      await journalOf(m).run(8 + ORPHAN_CREDITS, async (h) => {
+        await deleteEntry(m.fs, h, dir, name);
+        if (expectDir) decDirLinks(dir);
+        touchDir(m, dir);
+        await dropLink(m, h, victim, expectDir);
+        await m.inodes.writeInode(h, dir);
+        m.dirs.forget(dir.ino);
+      });
+      await reapIfUnused(m, victim);
+    } finally {
+      unlock();
+    }
+  });
+}
+
+/** Whether `dir` is `ancestor` or lies below it (walking '..' up to the root). */
+async function isInside(m: Mounted, dir: Ext4Inode, ancestor: Ext4Inode): Promise<boolean> {
+  let cur = dir;
+  for (let steps = 0; steps <= m.fs.sb.inodesCount; steps++) {
+    if (cur.ino === ancestor.ino) return true;
+    if (cur.ino === I.ROOT_INO) return false;
+    cur = await m.inodes.get(await m.dirs.parent(cur));
+  }
+  return true;
+}
+
+/** Moves a name, replacing what the new name named (Linux: ext4_rename). */
+export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promise<void> {
+  await namespaceChange(m, async () => {
+    const src = await lookupParent(m, from, 'remove');
+    const dst = await lookupParent(m, to, 'remove').catch((e: unknown) => {
+      if (e instanceof FsError && e.code === 'EBUSY') throw new FsError('EBUSY');
+      throw e;
+    });
+    const moving = await lookupChild(m, src.dir, src.name);
+    if (moving === undefined) throw new FsError('ENOENT');
+    if ((src.mustBeDir || dst.mustBeDir) && !moving.isDir) throw new FsError('ENOTDIR');
+    const victim = await lookupChild(m, dst.dir, dst.name);
+    if (victim !== undefined && victim.ino === moving.ino) return;
+    if (moving.isDir && (await isInside(m, dst.dir, moving))) throw new FsError('EINVAL');
+    if (victim !== undefined) {
+      if (moving.isDir && !victim.isDir) throw new FsError('ENOTDIR');
+      if (!moving.isDir && victim.isDir) throw new FsError('EISDIR');
+    }
+    const crossDir = src.dir.ino !== dst.dir.ino;
+    const unlock = await lockInodes([src.dir, dst.dir, moving, victim]);
+    try {
+      if (victim?.isDir === true && !(await isEmptyDir(m.fs, victim, (d) => m.dirs.list(d)))) throw new FsError('ENOTEMPTY');
+      if (moving.isDir && crossDir && victim === undefined) checkDirCanGrow(dst.dir);
+      const r = await reserveForInsert(m, dst.dir, 0);
+      try {
+        await journalOf(m).run(16 + dirInsertCredits(m.fs, dst.dir) + ORPHAN_CREDITS, async (h) => {
+          const fs = m.fs;
+          const type = fileTypeFromMode(moving.mode);
+          if (victim !== undefined) await replaceEntry(fs, h, dst.dir, dst.name, moving.ino, type);
+          else await addEntry(fs, h, dst.dir, dst.name, moving.ino, type, r);
+          await deleteEntry(fs, h, src.dir, src.name);
+          if (moving.isDir && crossDir) {
+            await setDotDot(fs, h, moving, dst.dir.ino);
+            decDirLinks(src.dir);
+            if (victim === undefined) incDirLinks(dst.dir);
+          }
+          if (victim !== undefined) {
+            if (victim.isDir) decDirLinks(dst.dir);
+            await dropLink(m, h, victim, victim.isDir);
+          }
+          moving.disk.ctime = nowTimestamp(m);
+          touchDir(m, src.dir);
+          touchDir(m, dst.dir);
+          await m.inodes.writeInode(h, moving);
+          await m.inodes.writeInode(h, src.dir);
+          if (crossDir) await m.inodes.writeInode(h, dst.dir);
+          m.dirs.forget(src.dir.ino);
+          m.dirs.forget(dst.dir.ino);
+        });
+      } finally {
+        r.release();
+      }
+      if (victim !== undefined) await reapIfUnused(m, victim);
+    } finally {
+      unlock();
+    }
+  });
+}
