@@ -49,7 +49,7 @@ import { DirChange, dirBlockCount, dirBlockNr, layoutOf, readDxNode, readDxRoot,
 import { applyLinearInsert, linearAppends, planLinearInsert } from './dir-linear.js';
 import { applyHtreeInsert, maxHtreeAppends, planHtreeInsert } from './htree-insert.js';
 import { leafOf, nextLeafOfRun, probe } from './htree-path.js';
-import { buildLeaf, deleteRecord, findName, repointRecord, sealLeaf } from './leaf-block.js';
+import { buildLeaf, deleteRecord, findName, repointRecord, sealLeaf, type LeafRecord } from './leaf-block.js';
 import { MAKE_INDEXED_APPENDS } from './make-indexed.js';
 
 /** Whether lookups and inserts go through the index (Linux: is_dx). */
@@ -122,6 +122,37 @@ export function initDirCredits(fs: Ext4Super, dir: Ext4Inode): number {
 // ---------------------------------------------------------------------------
 // Changes
 
+/** A decided insert: how many blocks it appends, and how to carry it out. */
+interface AddPlan {
+  appends: number;
+  apply(change: DirChange, entry: LeafRecord): Promise<void>;
+}
+
+async function planAdd(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise<AddPlan> {
+  checkDir(dir);
+  checkName(name);
+  if (dir.hasInlineData) throw inlineUnsupported(dir, 'adding an entry');
+  if (isIndexed(fs, dir)) {
+    const plan = await planHtreeInsert(fs, dir, name);
+    return { appends: plan.kind === 'split' ? plan.appends : 0, apply: (change, entry) => applyHtreeInsert(fs, change, plan, entry) };
+  }
+  const plan = await planLinearInsert(fs, dir, name);
+  return { appends: linearAppends(plan), apply: (change, entry) => applyLinearInsert(fs, change, plan, entry) };
+}
+
+/**
+ * Everything `addEntry` could refuse for an ordinary reason (ENOTDIR,
+ * ENAMETOOLONG, EINVAL, EEXIST, ENOSPC from a full index or the 4 GiB
+ * limit, ENOTSUP), checked without changing anything. For callers whose
+ * handle changes other things before the entry goes in (a create allocates
+ * the inode first): with `dir.rwsem` held throughout, the `addEntry` that
+ * follows decides the same way and cannot fail for those reasons.
+ */
+export async function checkAddEntry(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise<void> {
+  const plan = await planAdd(fs, dir, name);
+  await checkGrowth(fs, dir, plan.appends, undefined);
+}
+
 /**
  * Adds `name` -> `ino` (of EXT4_FT_* type `fileType`) to `dir`. The caller
  * has checked the name is not there (an EEXIST is still thrown if the
@@ -131,28 +162,15 @@ export function initDirCredits(fs: Ext4Super, dir: Ext4Inode): number {
 export async function addEntry(
   fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array, ino: number, fileType: number, r: BlockReservation,
 ): Promise<void> {
-  checkDir(dir);
-  checkName(name);
   assert(Number.isInteger(ino) && ino >= 1 && ino <= fs.sb.inodesCount, () => `directory entry for invalid inode ${ino}`);
-  if (dir.hasInlineData) throw inlineUnsupported(dir, 'adding an entry');
-  const entry = { inode: ino, fileType, name };
-  const coherent = (): void => {
+  const plan = await planAdd(fs, dir, name);
+  await checkGrowth(fs, dir, plan.appends, r);
+  const change = new DirChange(fs, h, dir, r);
+  change.after.push(() => {
     updateDxFlag(fs, dir);
     for (const c of dirCachesOf(fs)) c.entryAdded(dir.ino, name, { ino, fileType: fs.hasFileType ? fileType : 0 });
-  };
-  if (isIndexed(fs, dir)) {
-    const plan = await planHtreeInsert(fs, dir, name);
-    await checkGrowth(fs, dir, plan.kind === 'split' ? plan.appends : 0, r);
-    const change = new DirChange(fs, h, dir, r);
-    change.after.push(coherent);
-    await applyHtreeInsert(fs, change, plan, entry);
-  } else {
-    const plan = await planLinearInsert(fs, dir, name);
-    await checkGrowth(fs, dir, linearAppends(plan), r);
-    const change = new DirChange(fs, h, dir, r);
-    change.after.push(coherent);
-    await applyLinearInsert(fs, change, plan, entry);
-  }
+  });
+  await plan.apply(change, { inode: ino, fileType, name });
 }
 
 /**
@@ -161,7 +179,7 @@ export async function addEntry(
  * large_dir (i_size_high is not read for directories then), and the
  * reservation must cover the blocks.
  */
-async function checkGrowth(fs: Ext4Super, dir: Ext4Inode, appends: number, r: BlockReservation): Promise<void> {
+async function checkGrowth(fs: Ext4Super, dir: Ext4Inode, appends: number, r: BlockReservation | undefined): Promise<void> {
   if (appends === 0) return;
   // The block-mapped (ext2/ext3) layout cannot grow yet (file-blocks.ts).
   if (!dir.usesExtents) throw new FsError('ENOTSUP', `directory ${dir.ino} uses the ext2/ext3 block map, which ext4kit cannot grow yet`);
@@ -169,7 +187,8 @@ async function checkGrowth(fs: Ext4Super, dir: Ext4Inode, appends: number, r: Bl
   if (!fs.hasLargeDir && (blocks + appends) * fs.blockSize >= 2 ** 32) {
     throw new FsError('ENOSPC', `directory ${dir.ino} would reach 4 GiB, which needs large_dir`);
   }
-  assert(r.remaining >= appends * (1 + maxNewMetadataBlocks(fs, dir)), () => `addEntry needs ${appends} blocks and their tree blocks reserved, has ${r.remaining}`);
+  assert(r === undefined || r.remaining >= appends * (1 + maxNewMetadataBlocks(fs, dir)),
+    () => `addEntry needs ${appends} blocks and their tree blocks reserved, has ${r?.remaining}`);
   for (let i = 0; i < appends; i++) {
     const m = await mapBlocks(fs, dir, blocks + i);
     if (m.state !== 'hole') throw corrupted('inode', dir.ino, `directory block ${blocks + i}, past its size, is already mapped`);
