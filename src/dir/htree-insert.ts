@@ -26,7 +26,7 @@ import { assert } from '../base/assert.js';
 import { dxNodeLimit, encodeDxNode, encodeDxRoot, writeDxChecksum, type DxRoot } from '../format/htree.js';
 import { dirEntrySize } from '../format/dirent.js';
 import { dirBlockCount, insertIntoLeaf, readLeaf, layoutOf, type DirChange, type Leaf } from './dir-blocks.js';
-import { htreeMaxLevels, leafOf, nameHash, probe, type HtreePath, type IndexNode, type PathLevel } from './htree-path.js';
+import { htreeMaxLevels, leafOf, nameHash, ownEntries, probe, type HtreePath, type IndexNode, type PathLevel } from './htree-path.js';
 import { buildLeaf, findName, findSlot, sealLeaf, type LeafRecord } from './leaf-block.js';
 import { splitLeaf, type HashedRecord } from './leaf-split.js';
 
@@ -130,6 +130,7 @@ export async function applyHtreeInsert(fs: Ext4Super, change: DirChange, plan: H
   assert(fresh[0] === firstBlocks, 'directory blocks appended out of order');
 
   // From here on no await: the index, the leaves and i_size change together.
+  ownEntries(path);
   let next = 0;
   let full = fullLevelsFromBottom(levels);
   if (full === levels.length) {

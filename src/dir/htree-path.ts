@@ -1,9 +1,8 @@
 /**
  * Walking an htree index by hash (Linux: dx_probe, ext4_htree_next_block),
  * for the write path. The path records, per index level, the node's entries
- * (a private copy the insert may edit) and the entry taken, so an insert can
- * split nodes bottom up and a lookup can step to the next leaf of a run of
- * equal hashes.
+ * and the entry taken, so an insert can split nodes bottom up and a lookup
+ * can step to the next leaf of a run of equal hashes.
  */
 import type { Ext4Super } from '../super/ext4-super.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
@@ -15,7 +14,11 @@ import { dirBlockCount, readDxNode, readDxRoot } from './dir-blocks.js';
 /** One index block as the write path edits it. */
 export interface IndexNode {
   lblk: number;
-  /** Live entries (entry 0's hash is meaningless: it is where count/limit sit). */
+  /**
+   * Live entries (entry 0's hash is meaningless: it is where count/limit
+   * sit). As probed, the array is the buffer cache's decoded one: whoever
+   * changes it replaces it with a copy first (`ownEntries`).
+   */
   entries: DxEntry[];
   limit: number;
 }
@@ -66,14 +69,13 @@ export async function probe(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Pr
   const dirBlocks = dirBlockCount(fs, dir);
   const root = await readDxRoot(fs, dir);
   const hash = nameHash(fs, name, root.hashVersion);
-  const rootNode: IndexNode = { lblk: 0, entries: root.entries.map((e) => ({ ...e })), limit: root.limit };
+  const rootNode: IndexNode = { lblk: 0, entries: root.entries, limit: root.limit };
   const levels: PathLevel[] = [{ node: rootNode, at: dxLookup(rootNode.entries, hash) }];
   for (let level = 1; level <= root.indirectLevels; level++) {
     const up = levels[level - 1];
     const lblk = childBlock(dir, up.node.entries[up.at], dirBlocks);
     const node = await readDxNode(fs, dir, lblk);
-    const copy: IndexNode = { lblk, entries: node.entries.map((e) => ({ ...e })), limit: node.limit };
-    levels.push({ node: copy, at: dxLookup(copy.entries, hash) });
+    levels.push({ node: { lblk, entries: node.entries, limit: node.limit }, at: dxLookup(node.entries, hash) });
   }
   return { root, levels, hash, dirBlocks };
 }
@@ -102,7 +104,12 @@ export async function nextLeafOfRun(fs: Ext4Super, dir: Ext4Inode, path: HtreePa
     const up = levels[l - 1];
     const lblk = childBlock(dir, up.node.entries[up.at], path.dirBlocks);
     const node = await readDxNode(fs, dir, lblk);
-    levels[l] = { node: { lblk, entries: node.entries.map((e) => ({ ...e })), limit: node.limit }, at: 0 };
+    levels[l] = { node: { lblk, entries: node.entries, limit: node.limit }, at: 0 };
   }
   return true;
+}
+
+/** Gives every node of the path its own entries array, before an insert edits them (entries themselves are never changed, only replaced). */
+export function ownEntries(path: HtreePath): void {
+  for (const l of path.levels) l.node.entries = l.node.entries.slice();
 }
