@@ -305,8 +305,8 @@ export async function setDotDot(fs: Ext4Super, h: Handle, dir: Ext4Inode, parent
     if (fs.metadataCsum) writeDxChecksum(dir.csumSeed, b.data);
   } else {
     const leaf = await readLeaf(fs, dir, 0);
-    const dotdot = leaf.records[1];
-    if (leaf.records[0]?.name.length !== 1 || leaf.records[0].name[0] !== 0x2e || dotdot === undefined || dotdot.inode === 0 || !isDots(dotdot.name) || dotdot.name.length !== 2) {
+    const [dot, dotdot] = leaf.records;
+    if (dot?.nameLen !== 1 || !isDots(dot.name) || dotdot?.nameLen !== 2 || !isDots(dotdot.name) || dotdot.inode === 0) {
       throw corrupted('inode', dir.ino, 'directory block 0 does not start with "." and ".."');
     }
     const b = await change.join(0);
