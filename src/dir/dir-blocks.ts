@@ -118,12 +118,16 @@ export class DirChange {
     const have = this.joined.get(lblk);
     if (have !== undefined) return have;
     const pblk = await dirBlockNr(this.fs, this.dir, lblk);
-    const b = await this.fs.cache.buffer(pblk);
-    // No await since the buffer was handed out: it is the cached copy, and
-    // write access pins it until the transaction commits.
-    this.h.getWriteAccess(b);
-    this.joined.set(lblk, b);
-    return b;
+    for (;;) {
+      const b = await this.fs.cache.buffer(pblk);
+      // Another task may have run between the buffer being handed out and
+      // now, and evicted it; changing an evicted copy would be lost to the
+      // next reader. Once write access pins it, it stays.
+      if (this.fs.cache.cached(pblk) !== b) continue;
+      this.h.getWriteAccess(b);
+      this.joined.set(lblk, b);
+      return b;
+    }
   }
 
   /**

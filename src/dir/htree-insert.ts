@@ -24,7 +24,6 @@ import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { FsError } from '../base/errors.js';
 import { assert } from '../base/assert.js';
 import { dxNodeLimit, encodeDxNode, encodeDxRoot, writeDxChecksum, type DxRoot } from '../format/htree.js';
-import { dirEntrySize } from '../format/dirent.js';
 import { dirBlockCount, insertIntoLeaf, readLeaf, layoutOf, type DirChange, type Leaf } from './dir-blocks.js';
 import { htreeMaxLevels, leafOf, nameHash, ownEntries, probe, type HtreePath, type IndexNode, type PathLevel } from './htree-path.js';
 import { buildLeaf, findName, findSlot, sealLeaf, type LeafRecord } from './leaf-block.js';
@@ -173,9 +172,4 @@ export async function applyHtreeInsert(fs: Ext4Super, change: DirChange, plan: H
 /** Worst-case blocks one add appends to an indexed directory: a new node per level, and the new leaf. */
 export function maxHtreeAppends(fs: Ext4Super): number {
   return htreeMaxLevels(fs) + 1;
-}
-
-/** Room an entry for `nameLen` bytes of name needs. */
-export function entrySize(nameLen: number): number {
-  return dirEntrySize(nameLen);
 }
