@@ -94,7 +94,8 @@ export async function readDxNode(fs: Ext4Super, dir: Ext4Inode, lblk: number): P
  */
 export class DirChange {
   private readonly joined = new Map<number, MetaBuffer>();
-  private readonly firstNew: number;
+  /** Blocks the directory had before this change (known once a block is appended). */
+  private firstNew = -1;
   private appended = 0;
   /** Run by `finish`, inside the synchronous section: cache updates that must go with the change. */
   readonly after: Array<() => void> = [];
@@ -104,14 +105,7 @@ export class DirChange {
     readonly h: Handle,
     readonly dir: Ext4Inode,
     private readonly r: BlockReservation | undefined,
-  ) {
-    this.firstNew = dirBlockCount(fs, dir);
-  }
-
-  /** Logical block the next `append` will add. */
-  get nextLblk(): number {
-    return this.firstNew + this.appended;
-  }
+  ) {}
 
   /** Joins existing directory block `lblk` to the handle (pinning it) and returns it. */
   async join(lblk: number): Promise<MetaBuffer> {
@@ -137,8 +131,9 @@ export class DirChange {
    */
   async append(): Promise<{ lblk: number; buf: MetaBuffer }> {
     assert(this.r !== undefined, 'directory block appended without a block reservation');
-    const lblk = this.nextLblk;
     const { fs, h, dir } = this;
+    if (this.firstNew < 0) this.firstNew = dirBlockCount(fs, dir);
+    const lblk = this.firstNew + this.appended;
     const r = this.r;
     const run = await dir.dataSem.withExclusive(() => getOrAllocateBlocks({ fs, h, inode: dir, r }, lblk, 1));
     if (!run.fresh) throw corrupted('inode', dir.ino, `directory block ${lblk} past the end of the directory is already mapped`);
@@ -147,6 +142,12 @@ export class DirChange {
     this.joined.set(lblk, b);
     this.appended++;
     return { lblk, buf: b };
+  }
+
+  /** The block reservation the change allocates from. */
+  reservation(): BlockReservation {
+    assert(this.r !== undefined, 'directory change without a block reservation');
+    return this.r;
   }
 
   /** A joined block by logical number. */

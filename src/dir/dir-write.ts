@@ -14,9 +14,9 @@
  *  - readers of the directory (lookup, readdir) hold `dir.rwsem` shared, so
  *    they never see the blocks between the plan and the change;
  *  - everything that can fail for an ordinary reason (ENOENT, EEXIST,
- *    ENAMETOOLONG, ENOSPC from a full index, ENOTSUP for inline
- *    directories) is thrown before the first block joins the handle, so a
- *    failed call leaves the handle clean and the journal running;
+ *    ENAMETOOLONG, ENOSPC from a full index) is thrown before the first
+ *    block joins the handle, so a failed call leaves the handle clean and
+ *    the journal running;
  *  - `dir.disk` (i_size, i_flags, i_block, i_blocks) is changed in memory
  *    only; the caller updates the times (mtime/ctime), link counts and
  *    i_version, and writes the inode (InodeTable.writeInode) before its
@@ -25,11 +25,12 @@
  *  - the dentry caches of the filesystem (dcache.ts) are updated in the
  *    same synchronous section as the blocks.
  *
- * Inline directories (inline_data, entries inside the inode): reading them
- * works, `isEmptyDir` and `setDotDot` handle them, but adding, deleting and
- * re-pointing entries throws ENOTSUP for now. The inline data work plugs in
- * at the `inlineUnsupported` calls (Linux: ext4_try_add_inline_entry,
- * ext4_delete_inline_entry, and conversion to a block when it overflows).
+ * Inline directories (inline_data, entries inside the inode) are changed by
+ * inline-dir-write.ts, called from here so that callers need not tell the
+ * kinds apart: an entry that no longer fits in the inode converts the
+ * directory to a one-block linear one with the entry in it (Linux:
+ * ext4_try_add_inline_entry, then ext4_convert_inline_data_nolock), and a
+ * new directory starts inline when the inode has room for it.
  */
 import type { Ext4Super } from '../super/ext4-super.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
@@ -44,6 +45,10 @@ import { EXT4_INDEX_FL } from '../format/inode.js';
 import { isDxNodeBlock, writeDxChecksum } from '../format/htree.js';
 import { writeU32LE } from '../format/le.js';
 import { inlineDir } from '../inode/inline.js';
+import { inlineConvertCredits, inlineConvertReserve } from '../inode/inline-write.js';
+import {
+  addInlineEntry, convertInlineDir, createInlineDir, deleteInlineEntry, findInlineEntry, replaceInlineEntry,
+} from './inline-dir-write.js';
 import { dirCachesOf } from './dcache.js';
 import { DirChange, dirBlockCount, dirBlockNr, layoutOf, readDxNode, readDxRoot, readLeaf, type Leaf } from './dir-blocks.js';
 import { applyLinearInsert, linearAppends, planLinearInsert } from './dir-linear.js';
@@ -73,10 +78,6 @@ function checkDir(dir: Ext4Inode): void {
   if (!dir.isDir) throw new FsError('ENOTDIR');
 }
 
-function inlineUnsupported(dir: Ext4Inode, what: string): FsError {
-  return new FsError('ENOTSUP', `${what} in inline directory ${dir.ino} (inline_data) is not implemented yet`);
-}
-
 /** Linux's ext4_update_dx_flag: without dir_index no directory may keep INDEX_FL. */
 function updateDxFlag(fs: Ext4Super, dir: Ext4Inode): void {
   if (!fs.hasDirIndex) dir.disk.flags &= ~EXT4_INDEX_FL;
@@ -92,6 +93,7 @@ export function maxDirAppends(fs: Ext4Super): number {
 
 /** Blocks to reserve (BlockAllocator.reserve(n, false): directory blocks are metadata) before an `addEntry`. */
 export function maxDirInsertBlocks(fs: Ext4Super, dir: Ext4Inode): number {
+  if (dir.hasInlineData) return inlineConvertReserve(fs, dir);
   return maxDirAppends(fs) * (1 + maxNewMetadataBlocks(fs, dir));
 }
 
@@ -101,6 +103,8 @@ export function maxDirInsertBlocks(fs: Ext4Super, dir: Ext4Inode): number {
  * and the directory's inode.
  */
 export function dirInsertCredits(fs: Ext4Super, dir: Ext4Inode): number {
+  // An inline directory: the inode, and its conversion to one block.
+  if (dir.hasInlineData) return 2 + inlineConvertCredits(fs, dir);
   const appends = maxDirAppends(fs);
   const indexBlocks = fs.hasDirIndex ? 2 * maxHtreeAppends(fs) : 0;
   return 2 + indexBlocks + appends * (1 + blockChangeCredits(fs, dir)) + 1;
@@ -131,7 +135,18 @@ interface AddPlan {
 async function planAdd(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise<AddPlan> {
   checkDir(dir);
   checkName(name);
-  if (dir.hasInlineData) throw inlineUnsupported(dir, 'adding an entry');
+  if (dir.hasInlineData) {
+    if (findInlineEntry(fs, dir, name) !== undefined) throw new FsError('EEXIST');
+    return {
+      appends: 0,
+      apply: async (change, entry) => {
+        // In the inode while it has room; else the directory becomes a one-block one holding the entry.
+        const add = { name: entry.name, ino: entry.inode, fileType: entry.fileType };
+        if (!(await addInlineEntry(fs, change.h, dir, add))) await convertInlineDir(fs, change.h, dir, change.reservation(), add);
+        change.finish();
+      },
+    };
+  }
   if (isIndexed(fs, dir)) {
     const plan = await planHtreeInsert(fs, dir, name);
     return { appends: plan.kind === 'split' ? plan.appends : 0, apply: (change, entry) => applyHtreeInsert(fs, change, plan, entry) };
@@ -222,10 +237,7 @@ async function findEntry(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promi
   return undefined;
 }
 
-async function findForChange(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array, what: string): Promise<Found> {
-  checkDir(dir);
-  checkName(name);
-  if (dir.hasInlineData) throw inlineUnsupported(dir, what);
+async function findForChange(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise<Found> {
   const found = await findEntry(fs, dir, name);
   if (found === undefined) throw new FsError('ENOENT');
   return found;
@@ -246,16 +258,24 @@ async function joinFound(change: DirChange, found: Found): Promise<Uint8Array> {
  * indexed directories keep their index and never shrink, as in Linux.
  */
 export async function deleteEntry(fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array): Promise<number> {
-  const found = await findForChange(fs, dir, name, 'deleting an entry');
+  checkDir(dir);
+  checkName(name);
+  const removed = (): void => {
+    updateDxFlag(fs, dir);
+    for (const c of dirCachesOf(fs)) c.entryRemoved(dir.ino, name);
+  };
+  if (dir.hasInlineData) {
+    const ino = await deleteInlineEntry(fs, h, dir, name);
+    removed();
+    return ino;
+  }
+  const found = await findForChange(fs, dir, name);
   const change = new DirChange(fs, h, dir, undefined);
   const data = await joinFound(change, found);
   const layout = layoutOf(fs);
   deleteRecord(data, layout, found.leaf.records, found.index);
   sealLeaf(data, layout, dir.csumSeed);
-  change.after.push(() => {
-    updateDxFlag(fs, dir);
-    for (const c of dirCachesOf(fs)) c.entryRemoved(dir.ino, name);
-  });
+  change.after.push(removed);
   change.finish();
   return found.leaf.records[found.index].inode;
 }
@@ -269,15 +289,23 @@ export async function replaceEntry(
   fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array, ino: number, fileType: number,
 ): Promise<number> {
   assert(Number.isInteger(ino) && ino >= 1 && ino <= fs.sb.inodesCount, () => `directory entry for invalid inode ${ino}`);
-  const found = await findForChange(fs, dir, name, 'replacing an entry');
+  checkDir(dir);
+  checkName(name);
+  const repointed = (): void => {
+    for (const c of dirCachesOf(fs)) c.entryAdded(dir.ino, name, { ino, fileType: fs.hasFileType ? fileType : 0 });
+  };
+  if (dir.hasInlineData) {
+    const old = await replaceInlineEntry(fs, h, dir, { name, ino, fileType });
+    repointed();
+    return old;
+  }
+  const found = await findForChange(fs, dir, name);
   const change = new DirChange(fs, h, dir, undefined);
   const data = await joinFound(change, found);
   const layout = layoutOf(fs);
   repointRecord(data, layout, found.leaf.records[found.index], ino, fileType);
   sealLeaf(data, layout, dir.csumSeed);
-  change.after.push(() => {
-    for (const c of dirCachesOf(fs)) c.entryAdded(dir.ino, name, { ino, fileType: fs.hasFileType ? fileType : 0 });
-  });
+  change.after.push(repointed);
   change.finish();
   return found.leaf.records[found.index].inode;
 }
@@ -320,12 +348,13 @@ export async function setDotDot(fs: Ext4Super, h: Handle, dir: Ext4Inode, parent
  * Gives a new, empty directory inode (i_size 0, no blocks) its first block:
  * "." (itself) and ".." (`parentIno`), ".." spanning the rest of the block
  * (ext4_init_new_dir). The caller sets the link count to 2 and writes the
- * inode. On an inline_data filesystem Linux would make an inline directory
- * instead; that is the inline data work's to add.
+ * inode. On an inline_data filesystem whose inodes have room, the new
+ * directory is made inline instead, as Linux does (ext4_try_create_inline_dir).
  */
 export async function initDirBlocks(fs: Ext4Super, h: Handle, dir: Ext4Inode, parentIno: number, r: BlockReservation): Promise<void> {
   checkDir(dir);
   assert(dir.disk.size === 0 && !dir.hasInlineData, () => `initDirBlocks on directory ${dir.ino} that already has contents`);
+  if (fs.hasInlineData && (await createInlineDir(fs, h, dir, parentIno))) return;
   const change = new DirChange(fs, h, dir, r);
   const { buf } = await change.append();
   const layout = layoutOf(fs);

@@ -126,26 +126,60 @@ describe('directory write contract', () => {
     await checkImage(img, [{ path: '/d', ino: dIno, model: new Map([['a', { ino: aIno, fileType: EXT4_FT_REG_FILE }], ['b', { ino: bIno, fileType: EXT4_FT_REG_FILE }]]) }], { kernel: false });
   });
 
-  it('inline directories: read and moved, not yet changed (ENOTSUP before any change)', { timeout: 120_000 }, async () => {
+  it('inline directories: grow in the inode, convert to a block, move, and start inline', { timeout: 120_000 }, async () => {
     const files = (dir: string): Array<{ path: string; data: string }> => Array.from({ length: 24 }, (_, i) => ({ path: `${dir}/file-with-a-longish-name-${i}`, data: '' }));
     const img = await images.mkfs({
       size: '64M', args: ['-O', 'inline_data'],
-      tree: [...files('a'), ...files('b'), { path: 'a/x/y', data: 'in x' }, { path: 'a/e', kind: 'dir' }],
+      tree: [...files('a'), ...files('b'), { path: 'a/x/y', data: 'in x' }, { path: 'a/e', kind: 'dir' }, { path: 'f', data: '' }],
     });
-    const [aIno, bIno, xIno, eIno, yIno] = await inodesOf(img, ['/a', '/b', '/a/x', '/a/e', '/a/x/y']);
+    const [aIno, bIno, xIno, eIno, yIno, fIno] = await inodesOf(img, ['/a', '/b', '/a/x', '/a/e', '/a/x/y', '/f']);
     const w = await openWritableFs(img);
     const [a, b, x, e] = await Promise.all([aIno, bIno, xIno, eIno].map((i) => w.inodes.get(i)));
     expect([a.hasInlineData, b.hasInlineData, x.hasInlineData, e.hasInlineData]).toEqual([false, false, true, true]);
     expect(await isEmptyDir(w.fs, x)).toBe(false);
     expect(await isEmptyDir(w.fs, e)).toBe(true);
     const r = allocatorsOf(w.fs).blocks.reserve(maxDirInsertBlocks(w.fs, x), false);
-    expect(await refused(w, dirInsertCredits(w.fs, x), (h) => addEntry(w.fs, h, x, enc('new'), yIno, EXT4_FT_REG_FILE, r))).toBe('ENOTSUP');
-    expect(await refused(w, DIR_ENTRY_CHANGE_CREDITS, (h) => deleteEntry(w.fs, h, x, enc('y')))).toBe('ENOTSUP');
+    await x.rwsem.withExclusive(async () => {
+      expect(await refused(w, dirInsertCredits(w.fs, x), (h) => addEntry(w.fs, h, x, enc('y'), fIno, EXT4_FT_REG_FILE, r))).toBe('EEXIST');
+      expect(await refused(w, DIR_ENTRY_CHANGE_CREDITS, (h) => deleteEntry(w.fs, h, x, enc('nothing')))).toBe('ENOENT');
+    });
     r.release();
-    // Moving the inline directory x from a to b rewrites its ".." inside the inode.
-    await moveDir(w, a, b, enc('x'), enc('x-moved'), x);
+    // x fills its inode, then turns into a block directory (and later an indexed one).
+    const xModel: DirModel = new Map([['y', { ino: yIno, fileType: EXT4_FT_REG_FILE }]]);
+    const eModel: DirModel = new Map();
+    let converted = -1;
+    for (let i = 0; i < 120; i++) {
+      const name = `n${i}`;
+      await addOne(w, x, enc(name), fIno, EXT4_FT_REG_FILE);
+      xModel.set(name, { ino: fIno, fileType: EXT4_FT_REG_FILE });
+      if (converted < 0 && !x.hasInlineData) converted = i;
+    }
+    expect(converted).toBeGreaterThan(0);
+    // e gets a couple of names and stays inline; one is re-pointed, one deleted.
+    for (const name of ['p', 'q', 'r']) {
+      await addOne(w, e, enc(name), fIno, EXT4_FT_REG_FILE);
+      eModel.set(name, { ino: fIno, fileType: EXT4_FT_REG_FILE });
+    }
+    expect(e.hasInlineData).toBe(true);
+    expect(await replaceOne(w, e, enc('q'), yIno, EXT4_FT_REG_FILE)).toBe(fIno);
+    eModel.set('q', { ino: yIno, fileType: EXT4_FT_REG_FILE });
+    expect(await deleteOne(w, e, enc('r'))).toBe(fIno);
+    eModel.delete('r');
+    // Moving the inline directory e from a to b rewrites its ".." inside the inode.
+    await moveDir(w, a, b, enc('e'), enc('e-moved'), e);
+    // A new directory on this filesystem starts inline.
+    const fresh = await makeDir(w, b, enc('fresh'));
+    expect(fresh.hasInlineData).toBe(true);
+    const y = await w.inodes.get(yIno);
+    await w.journal.run(2, async (h) => {
+      y.disk.linksCount = 2;
+      await w.inodes.writeInode(h, y);
+    });
+    await fixLinks(w, [fIno], [xModel, eModel]);
     await w.close();
-    await checkImage(img, [{ path: '/b/x-moved', ino: xIno, model: new Map([['y', { ino: yIno, fileType: EXT4_FT_REG_FILE }]]) }], { kernel: canLoop });
+    await checkImage(img, [
+      { path: '/a/x', ino: xIno, model: xModel }, { path: '/b/e-moved', ino: eIno, model: eModel }, { path: '/b/fresh', ino: fresh.ino, model: new Map() },
+    ], { kernel: canLoop });
   });
 
   it('ext3 (block-mapped) directories change in place but cannot grow yet', { timeout: 120_000 }, async () => {
