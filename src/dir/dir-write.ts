@@ -196,8 +196,6 @@ export async function addEntry(
  */
 async function checkGrowth(fs: Ext4Super, dir: Ext4Inode, appends: number, r: BlockReservation | undefined): Promise<void> {
   if (appends === 0) return;
-  // The block-mapped (ext2/ext3) layout cannot grow yet (file-blocks.ts).
-  if (!dir.usesExtents) throw new FsError('ENOTSUP', `directory ${dir.ino} uses the ext2/ext3 block map, which ext4kit cannot grow yet`);
   const blocks = dirBlockCount(fs, dir);
   if (!fs.hasLargeDir && (blocks + appends) * fs.blockSize >= 2 ** 32) {
     throw new FsError('ENOSPC', `directory ${dir.ino} would reach 4 GiB, which needs large_dir`);
