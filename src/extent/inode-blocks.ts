@@ -7,7 +7,7 @@
  */
 import type { Ext4Super } from '../super/ext4-super.js';
 import { assert } from '../base/assert.js';
-import { EXT4_HUGE_FILE_FL, isDir, isSymlink } from '../format/inode.js';
+import { EXT4_HUGE_FILE_FL } from '../format/inode.js';
 import { corrupted } from '../base/errors.js';
 
 export function addInodeBlocks(
@@ -23,16 +23,3 @@ export function addInodeBlocks(
   assert(fs.hasHugeFile ? next < 2 ** 48 : next < 2 ** 32, () => `inode ${inode.ino} i_blocks ${next} overflows the field`);
   inode.disk.blocks = next;
 }
-
-/**
- * Whether the blocks an inode maps are metadata to the journal (Linux:
- * get_default_free_blocks_flags): a directory's or symlink's blocks went
- * through the journal, so freeing one must also forget and revoke it, or a
- * replay could write the old contents over whatever reuses the block.
- */
-export function mapsMetadata(inode: { readonly disk: { readonly mode: number } }): boolean {
-  return isDir(inode.disk.mode) || isSymlink(inode.disk.mode);
-}
-
-/** Freed metadata blocks per call of a bounded free: each is one revoke record, so one credit. */
-export const METADATA_BLOCKS_PER_FREE_CALL = 8;
