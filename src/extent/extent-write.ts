@@ -219,9 +219,16 @@ export async function removeExtents(c: ExtentChange, start: number, end: number,
       if (eEnd <= start) break;
       const to = Math.min(end, eEnd);
       let from = Math.max(start, e.lblk);
+      // More metadata blocks than this call may revoke: free the end of the extent now and
+      // leave the rest mapped for the next call (returning false below, with `i` still on it).
+      let partial = false;
       if (mode === 'metadata' && to - from > metaBudget) {
+        if (metaBudget <= 0) {
+          budget = 0;
+          break;
+        }
         from = to - metaBudget;
-        budget = 1;
+        partial = true;
       }
       const freePblk = e.pblk + (from - e.lblk);
       if (from > e.lblk && to < eEnd) {
@@ -244,6 +251,10 @@ export async function removeExtents(c: ExtentChange, start: number, end: number,
       }
       changed = true;
       budget--;
+      if (partial) {
+        budget = 0;
+        break;
+      }
       i--;
     }
     if (!changed) break;
