@@ -168,8 +168,19 @@ export function maxNewMetadataBlocks(fs: Ext4Super, inode: WritableMappedInode):
  * extent freed, the superblock and the inode.
  */
 export function blockChangeCredits(fs: Ext4Super, inode: WritableMappedInode): number {
-  const tree = 2 * ((inode.usesExtents ? treeDepth(inode) : 1) + 2) + 1 + (freeModeOf(inode) === 'metadata' ? METADATA_BLOCKS_PER_FREE_CALL : 0);
+  const tree = 2 * ((inode.usesExtents ? treeDepth(inode) : 1) + 2) + 1;
   const groups = 2 * (EXTENTS_PER_FREE_CALL + treeDepth(inode) + 3);
   void fs;
   return tree + groups + 2 + maxNewMetadataBlocks(fs, inode);
+}
+
+/**
+ * Journal credits of one `freeBlocksFrom` / `freeBlockRange` call: those of
+ * any block change, plus a revoke record for each metadata block it may
+ * free. Kept out of `blockChangeCredits`, which every directory insert
+ * multiplies: there the revokes would only inflate handles past what a
+ * small journal can hold (a 1,024-block journal takes 256 per transaction).
+ */
+export function blockFreeCredits(fs: Ext4Super, inode: WritableMappedInode): number {
+  return blockChangeCredits(fs, inode) + (freeModeOf(inode) === 'metadata' ? METADATA_BLOCKS_PER_FREE_CALL : 0);
 }

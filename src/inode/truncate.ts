@@ -15,7 +15,7 @@ import type { Ext4Inode } from './ext4-inode.js';
 import { journalOf, nowTimestamp, type InodeContext } from './inode-context.js';
 import { ORPHAN_CREDITS } from './orphan.js';
 import { allocatorsOf } from '../alloc/allocators.js';
-import { blockChangeCredits, freeBlocksFrom, maxNewMetadataBlocks } from '../extent/file-blocks.js';
+import { blockFreeCredits, freeBlocksFrom, maxNewMetadataBlocks } from '../extent/file-blocks.js';
 import { mapBlocks } from '../extent/map-blocks.js';
 import { releaseXattrBlock, XATTR_RELEASE_CREDITS } from '../xattr/xattr-block-write.js';
 import { truncateInlineStep } from './inline-write.js';
@@ -104,7 +104,7 @@ async function freeBlocksPast(ctx: InodeContext, inode: Ext4Inode, size: number)
     const r = allocatorsOf(fs).blocks.reserve(0, false);
     try {
       await inode.dataSem.withExclusive(() =>
-        journal.run(blockChangeCredits(fs, inode) + maxNewMetadataBlocks(fs, inode) + 1, async (h) => {
+        journal.run(blockFreeCredits(fs, inode) + maxNewMetadataBlocks(fs, inode) + 1, async (h) => {
           done = await freeBlocksFrom({ fs, h, inode, r }, first);
           await ctx.inodes.writeInode(h, inode);
         }));
