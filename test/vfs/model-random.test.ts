@@ -13,8 +13,11 @@
  * nothing behind, and a write may be short, as write(2) is.
  *
  * Runs per kind: EXT4KIT_MODEL_RUNS (default 50 in `npm test`; `npm run
- * soak` runs 400). Replay a failure with EXT4KIT_MODEL_SEED and
- * EXT4KIT_MODEL_PATH (printed by fast-check) and EXT4KIT_MODEL_KIND.
+ * soak` runs 400). Replay a failure with what fast-check prints:
+ * EXT4KIT_MODEL_SEED=<seed> EXT4KIT_MODEL_PATH=<path> EXT4KIT_MODEL_REPLAY=
+ * <replayPath of the counterexample> EXT4KIT_MODEL_KIND=<kind>, and
+ * EXT4KIT_MODEL_RUNS at least the run the path starts with; EXT4KIT_KEEP=1
+ * keeps the failing image.
  */
 import { afterAll, describe, it } from 'vitest';
 import fc from 'fast-check';
