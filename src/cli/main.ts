@@ -16,6 +16,7 @@ try {
   process.exitCode = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
+    stdin: process.stdin,
     openVolume,
     nowNs: () => BigInt(Date.now()) * 1_000_000n,
   });

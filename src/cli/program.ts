@@ -11,6 +11,7 @@ import type { CliEnv } from './env.js';
 import { infoCommand } from './info.js';
 import { lsCommand } from './ls.js';
 import { statCommand } from './stat.js';
+import { addWriteCommands } from './write-program.js';
 import { parseOffset, UsageError } from './target.js';
 
 interface CommonOptions { offset?: string }
@@ -37,7 +38,7 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
   let current = '';
   const program = new Command('ext4kit');
   program
-    .description('Read ext4 filesystem images without mounting them. Files are named IMG:PATH (PATH absolute, / when omitted).')
+    .description('Read and change ext4 filesystem images without mounting them. Files are named IMG:PATH (PATH absolute, / when omitted).')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => { env.stdout.write(s); },
@@ -92,15 +93,18 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
       statCommand(env, targets, { json: o.json, offset: parseOffset(o.offset) })));
 
   program.command('cp')
-    .description('copy files out of an image to the host, with GNU cp\'s rules for DEST')
-    .usage('[options] IMG:PATH... DEST')
-    .argument('<IMG:PATH...>', 'files to copy, then DEST (a host path)')
+    .description('copy files out of an image to the host (IMG:PATH... DEST), or into an image (HOSTPATH... IMG:DEST; - reads standard input), with GNU cp\'s rules for DEST')
+    .usage('[options] IMG:PATH... DEST | HOSTPATH... IMG:DEST')
+    .argument('<SOURCE...>', 'files to copy, then DEST')
     .option('-r, --recursive', 'copy directories recursively (symlinks are copied as symlinks)')
     .option('-R', 'same as -r')
-    .option('-a, --archive', 'like -r, and keep modes, owners (as root), times, hard links, special files and xattrs')
+    .option('-a, --archive', 'like -r, and keep modes, owners (as root when copying out), times, hard links, special files and xattrs')
+    .option('-q, --quiet', 'no progress bar when copying into an image')
     .option('--offset <bytes>', OFFSET_HELP)
-    .action(action('cp', (operands: string[], o: CommonOptions & { recursive?: boolean; R?: boolean; archive?: boolean }) =>
-      cpCommand(env, operands, { recursive: o.recursive === true || o.R === true, archive: o.archive, offset: parseOffset(o.offset) })));
+    .action(action('cp', (operands: string[], o: CommonOptions & { recursive?: boolean; R?: boolean; archive?: boolean; quiet?: boolean }) =>
+      cpCommand(env, operands, { recursive: o.recursive === true || o.R === true, archive: o.archive, quiet: o.quiet, offset: parseOffset(o.offset) })));
+
+  addWriteCommands(program, env, action, OFFSET_HELP);
 
   // Errors from commander (unknown option, missing operand) name the command they are about.
   program.hook('preSubcommand', (_p, sub) => { current = sub.name(); });

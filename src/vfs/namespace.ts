@@ -16,7 +16,7 @@
  * orphan list in that same handle and freed when the last file handle on
  * it closes (or right away when none is open).
  */
-import type { Ext4Inode } from '../inode/ext4-inode.js';
+import { Ext4Inode } from '../inode/ext4-inode.js';
 import type { Mounted } from './mounted.js';
 import type { BlockReservation } from '../alloc/block-alloc.js';
 import { allocatorsOf } from '../alloc/allocators.js';
@@ -85,6 +85,23 @@ export async function lookupParent(m: Mounted, p: PathArg, what: 'create' | 'rem
   const { inode: dir } = await resolve(m, parentPath, true);
   if (!dir.isDir) throw new FsError('ENOTDIR');
   return { dir, name: Buffer.from(name), mustBeDir };
+}
+
+/**
+ * A directory inode and a name in it, for callers that already hold the
+ * directory (a tree import: no path walk per file). Checks what
+ * lookupParent would have: a directory, and a single component.
+ */
+export function parentAndName(dir: Ext4Inode, name: Uint8Array): ParentAndName {
+  if (!dir.isDir) throw new FsError('ENOTDIR');
+  if (name.length === 0 || name.includes(0x2f) || name.includes(0)) throw new FsError('EINVAL', 'not a single file name');
+  if (name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
+  if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) throw new FsError('EEXIST');
+  return { dir, name, mustBeDir: false };
+}
+
+function isParentAndName(p: PathArg | ParentAndName): p is ParentAndName {
+  return typeof p === 'object' && !(p instanceof Uint8Array);
 }
 
 /** The inode `name` names in `dir`, or undefined. */
@@ -162,9 +179,9 @@ export interface NewNode {
  * (Linux: ext4_create / ext4_mkdir / ext4_mknod / ext4_symlink). EEXIST if
  * the name is taken.
  */
-export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Creator): Promise<Ext4Inode> {
+export async function createNode(m: Mounted, p: PathArg | ParentAndName, node: NewNode, who: Creator): Promise<Ext4Inode> {
   return namespaceChange(m, async () => {
-    const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
+    const { dir, name, mustBeDir } = isParentAndName(p) ? p : await lookupParent(m, p, 'create');
     const type = node.mode & I.S_IFMT;
     if (mustBeDir && type !== I.S_IFDIR) throw new FsError('ENOENT');
     const unlock = await lockInodes([dir]);
@@ -231,7 +248,8 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
 /** i_block of a device inode (Linux: old_encode_dev / new_encode_dev, chosen as ext4 does). */
 function encodeDevice(block: Uint8Array, rdev: number): void {
   const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((Math.floor(rdev / 0x100000) & 0xfff00));
+  // glibc makedev keeps the minor's bits above the low eight at bits 20-31.
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 0x1000) & 0xfff00);
   const w = (i: number, v: number): void => {
     block[i * 4] = v & 0xff;
     block[i * 4 + 1] = (v >>> 8) & 0xff;
@@ -261,10 +279,10 @@ async function writeSymlinkTarget(m: Mounted, h: Parameters<typeof createInode>[
 }
 
 /** Adds a name for an existing inode (Linux: ext4_link). */
-export async function linkNode(m: Mounted, existing: PathArg, p: PathArg): Promise<void> {
+export async function linkNode(m: Mounted, existing: PathArg | Ext4Inode, p: PathArg | ParentAndName): Promise<void> {
   await namespaceChange(m, async () => {
-    const { inode } = await resolve(m, existing, false);
-    const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
+    const inode = existing instanceof Ext4Inode ? existing : (await resolve(m, existing, false)).inode;
+    const { dir, name, mustBeDir } = isParentAndName(p) ? p : await lookupParent(m, p, 'create');
     if (inode.isDir) throw new FsError('EPERM');
     if (mustBeDir) throw new FsError('ENOENT');
     const unlock = await lockInodes([dir, inode]);
@@ -310,9 +328,9 @@ async function reapIfUnused(m: Mounted, victim: Ext4Inode): Promise<void> {
 }
 
 /** Removes a name (Linux: ext4_unlink / ext4_rmdir). */
-export async function removeNode(m: Mounted, p: PathArg, expectDir: boolean): Promise<void> {
+export async function removeNode(m: Mounted, p: PathArg | ParentAndName, expectDir: boolean): Promise<void> {
   await namespaceChange(m, async () => {
-    const { dir, name, mustBeDir } = await lookupParent(m, p, 'remove');
+    const { dir, name, mustBeDir } = isParentAndName(p) ? p : await lookupParent(m, p, 'remove');
     const victim = await lookupChild(m, dir, name);
     if (victim === undefined) throw new FsError('ENOENT');
     if (expectDir && !victim.isDir) throw new FsError('ENOTDIR');
