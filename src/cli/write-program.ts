@@ -62,6 +62,8 @@ export function addWriteCommands(program: Command, env: CliEnv, action: Action, 
     .argument('<IMG:PATH...>', 'files to change')
     .option('-R, --recursive', 'change everything below directories too')
     .option('--offset <bytes>', offsetHelp)
+    // `chmod -x IMG:PATH`: a mode that starts with '-' is a mode, as in GNU chmod.
+    .allowUnknownOption()
     .action(action('chmod', (mode: string, ops: string[], o: Offset & { recursive?: boolean }) =>
       chmodCommand(env, mode, ops, { ...off(o), recursive: o.recursive })));
 
