@@ -17,6 +17,7 @@ const ERRNO = {
   EPERM: [1, 'operation not permitted'],
   ENOENT: [2, 'no such file or directory'],
   EIO: [5, 'i/o error'],
+  E2BIG: [7, 'argument list too long'],
   EBADF: [9, 'bad file descriptor'],
   ENOMEM: [12, 'not enough memory'],
   EACCES: [13, 'permission denied'],

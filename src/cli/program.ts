@@ -10,6 +10,7 @@ import { cpCommand } from './cp.js';
 import type { CliEnv } from './env.js';
 import { infoCommand } from './info.js';
 import { lsCommand } from './ls.js';
+import { mkfsCommand, type MkfsCliOptions } from './mkfs.js';
 import { statCommand } from './stat.js';
 import { addWriteCommands } from './write-program.js';
 import { parseOffset, UsageError } from './target.js';
@@ -38,7 +39,7 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
   let current = '';
   const program = new Command('ext4kit');
   program
-    .description('Read and change ext4 filesystem images without mounting them. Files are named IMG:PATH (PATH absolute, / when omitted).')
+    .description('Make, read and change ext4 filesystem images without mounting them. Files are named IMG:PATH (PATH absolute, / when omitted).')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => { env.stdout.write(s); },
@@ -105,6 +106,26 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
       cpCommand(env, operands, { recursive: o.recursive === true || o.R === true, archive: o.archive, quiet: o.quiet, offset: parseOffset(o.offset) })));
 
   addWriteCommands(program, env, action, OFFSET_HELP);
+
+  const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+  program.command('mkfs')
+    .description('make a new ext4 filesystem, laid out as mke2fs 1.47 lays it out')
+    .usage('[options] IMG [SIZE]')
+    .argument('<IMG>', 'image file (created sparse when SIZE is given and it does not exist) or block device')
+    .argument('[SIZE]', 'filesystem size in bytes, or with a K/M/G/T suffix; default: the whole file or device')
+    .option('-b <block-size>', 'block size: 1024, 2048 or 4096 (default from the size, as mke2fs.conf)')
+    .option('-L <label>', 'volume label (at most 16 bytes)')
+    .option('-U <uuid>', 'filesystem UUID')
+    .option('-N <inodes>', 'number of inodes (at least)')
+    .option('-i <bytes-per-inode>', 'one inode per this many bytes')
+    .option('-I <inode-size>', 'inode size in bytes (default 256)')
+    .option('-O <features>', 'features to add, or with ^ to remove, comma separated (repeatable)', collect)
+    .option('-J <journal-options>', 'journal options: size=MB', collect)
+    .option('-E <extended-options>', 'root_owner=UID:GID, lazy_itable_init=0|1, lazy_journal_init=0|1, hash_seed=UUID', collect)
+    .option('-m <percent>', 'percentage of blocks reserved for root (default 5)')
+    .option('-f, --force', 'overwrite a file or device that already holds an ext2/3/4 filesystem')
+    .option('-q, --quiet', 'print nothing on success')
+    .action(action('mkfs', (img: string, size: string | undefined, o: MkfsCliOptions) => mkfsCommand(env, img, size, o)));
 
   // Errors from commander (unknown option, missing operand) name the command they are about.
   program.hook('preSubcommand', (_p, sub) => { current = sub.name(); });

@@ -26,7 +26,7 @@ import type { BlockReservation } from '../alloc/block-alloc.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
-import { EXT_INIT_MAX_LEN, EXT_UNWRITTEN_MAX_LEN, EXT4_MAX_EXTENT_DEPTH, type ExtentLeaf } from '../format/extent.js';
+import { EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN, EXT_UNWRITTEN_MAX_LEN, EXT4_MAX_EXTENT_DEPTH, type ExtentLeaf } from '../format/extent.js';
 import {
   findExtentPath, writeNode, newBlockNode, writeNewNode, entryCount, firstLblk, correctIndexes, searchEntries,
   type ExtentPath,
@@ -52,7 +52,10 @@ function canMerge(a: ExtentLeaf, b: ExtentLeaf): boolean {
 
 /** The root's depth (0 for a leaf root). */
 export function treeDepth(inode: WritableMappedInode): number {
-  return inode.disk.block[6] | (inode.disk.block[7] << 8);
+  const b = inode.disk.block;
+  // i_block of an inline-data or block-mapped inode is no extent header: no tree to grow.
+  if ((b[0] | (b[1] << 8)) !== EXT4_EXT_MAGIC) return 0;
+  return b[6] | (b[7] << 8);
 }
 
 /** A block to put a new tree node in: near the extent the path leads to, else near the inode. */

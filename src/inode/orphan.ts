@@ -29,8 +29,8 @@ import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
 import { COMPAT_ORPHAN_FILE, RO_COMPAT_ORPHAN_PRESENT } from '../format/features.js';
 import {
-  orphanBlockMagicOk, orphanSlot, orphanSlotsPerBlock, setOrphanSlot, verifyOrphanBlock, writeOrphanBlockTail,
-} from '../format/orphan-block.js';
+  orphanBlockMagicOk, orphanSlot, inodesPerOrphanBlock, setOrphanSlot, verifyOrphanBlock, writeOrphanBlockTail,
+} from '../format/orphan-file.js';
 
 interface OrphanFileBlock {
   pblk: number;
@@ -65,7 +65,7 @@ export class Orphans {
       }
       o.fileSeed = fs.metadataCsum ? inode.csumSeed : undefined;
       o.fileBlocks = [];
-      const per = orphanSlotsPerBlock(bs);
+      const per = inodesPerOrphanBlock(bs);
       for (let i = 0; i < nblocks; i++) {
         const m = await mapBlocks(fs, inode, i);
         if (m.state !== 'written') throw corrupted('orphan file inode', inode.ino, `block ${i} is not allocated`);
@@ -114,7 +114,7 @@ export class Orphans {
       if (i >= 0) {
         const fb = this.fileBlocks[i];
         const b = await fs.cache.buffer(fb.pblk);
-        const per = orphanSlotsPerBlock(fs.blockSize);
+        const per = inodesPerOrphanBlock(fs.blockSize);
         let slot = 0;
         while (slot < per && orphanSlot(b.data, slot) !== 0) slot++;
         assert(slot < per, 'orphan block free count matches its slots');

@@ -17,8 +17,8 @@ import { ORPHAN_CREDITS } from './orphan.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import { blockChangeCredits, freeBlocksFrom, maxNewMetadataBlocks } from '../extent/file-blocks.js';
 import { mapBlocks } from '../extent/map-blocks.js';
-import { releaseXattrBlock, XATTR_RELEASE_CREDITS } from '../xattr/xattr-block-release.js';
-import { FsError } from '../base/errors.js';
+import { releaseXattrBlock, XATTR_RELEASE_CREDITS } from '../xattr/xattr-block-write.js';
+import { truncateInlineStep } from './inline-write.js';
 import { assert } from '../base/assert.js';
 import { isDir } from '../format/inode.js';
 
@@ -48,7 +48,7 @@ export async function zeroBlockTail(ctx: InodeContext, inode: Ext4Inode, from: n
  */
 export async function truncateInode(ctx: InodeContext, inode: Ext4Inode, size: number, touchTimes = true): Promise<void> {
   const journal = journalOf(ctx);
-  if (inode.hasInlineData) throw new FsError('ENOTSUP', `truncating inline-data inode ${inode.ino} is not supported yet`);
+  if (await truncateInlineStep(ctx, inode, size, touchTimes)) return;
   const oldSize = inode.size;
   const shrinking = size < oldSize;
   await journal.run(TRUNCATE_START_CREDITS, async (h) => {

@@ -22,6 +22,7 @@
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { journalOf, nowTimestamp, type InodeContext } from '../inode/inode-context.js';
 import { zeroBlockTail } from '../inode/truncate.js';
+import { writeInlineStep } from '../inode/inline-write.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import type { BlockReservation } from '../alloc/block-alloc.js';
 import {
@@ -48,7 +49,8 @@ export async function writeData(ctx: InodeContext, inode: Ext4Inode, pos: number
   const bs = fs.blockSize;
   if (data.length === 0) return 0;
   if (pos + data.length > maxFileBytes(bs)) throw new FsError('EFBIG');
-  if (inode.hasInlineData) throw new FsError('ENOTSUP', `writing inline-data inode ${inode.ino} is not supported yet`);
+  // Data that fits stays in the inode; a file outgrowing it is converted first (R4: under the rwsem we hold).
+  if (await writeInlineStep(ctx, inode, pos, data)) return data.length;
   const end = pos + data.length;
   let p = pos;
   while (p < end) {

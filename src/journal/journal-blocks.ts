@@ -1,11 +1,12 @@
 /**
- * Reading the journal's own blocks. An internal journal is an ordinary file
+ * Reading and writing the journal's own blocks. An internal journal is an ordinary file
  * (inode 8, s_journal_inum): block n of the journal is logical block n of
  * that inode, wherever the allocator put it. jbd2 asks the filesystem for
  * each block through `bmap`; this is the same split: the journal layer gets
  * a mapping function from the layer that knows inodes, so it never has to
  * know about files itself.
  */
+import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
 import type { BlockDevice } from '../device/block-device.js';
 
@@ -34,12 +35,23 @@ export interface JournalSource {
   read(jblk: number): Promise<Uint8Array>;
 }
 
+/** What the log writer writes through: whole journal blocks, in runs. */
+export interface JournalTarget extends JournalSource {
+  /**
+   * Writes `data` (a whole number of blocks) to journal blocks
+   * [jblk, jblk + data.length / blockSize), one device write per stretch
+   * that is contiguous on the device. Durable only after a device flush.
+   */
+  write(jblk: number, data: Uint8Array): Promise<void>;
+}
+
 /**
- * The journal of an inode: reads go through `bmap`, whose runs are kept
- * (sorted, found by binary search) because recovery reads the log two or
- * three times and a journal is usually one or a few extents.
+ * The journal of an inode: reads and writes go through `bmap`, whose runs
+ * are kept (sorted, found by binary search) because recovery reads the log
+ * two or three times, the writer comes back to the same blocks on every
+ * lap, and a journal is usually one or a few extents.
  */
-export class InodeJournal implements JournalSource {
+export class InodeJournal implements JournalTarget {
   private readonly runs: JournalRun[] = [];
 
   constructor(
@@ -58,6 +70,24 @@ export class InodeJournal implements JournalSource {
     const buf = new Uint8Array(this.blockSize);
     await this.device.readInto(pblk * this.blockSize, buf);
     return buf;
+  }
+
+  async write(jblk: number, data: Uint8Array): Promise<void> {
+    const bs = this.blockSize;
+    const count = data.length / bs;
+    // The writer computes every position itself: a request outside the journal is a bug, not bad input.
+    assert(Number.isInteger(count) && count >= 1, () => `journal write of ${data.length} bytes is not whole blocks`);
+    assert(Number.isInteger(jblk) && jblk >= 0 && jblk + count <= this.length,
+      () => `journal write of blocks ${jblk}+${count} is outside the journal (${this.length} blocks)`);
+    let done = 0;
+    while (done < count) {
+      const at = jblk + done;
+      const run = this.findRun(at) ?? (await this.loadRun(at));
+      const n = Math.min(count - done, run.jblk + run.len - at);
+      const pblk = run.pblk + (at - run.jblk);
+      await this.device.write(pblk * bs, data.subarray(done * bs, (done + n) * bs));
+      done += n;
+    }
   }
 
   private findRun(jblk: number): JournalRun | undefined {

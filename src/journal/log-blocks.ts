@@ -1,7 +1,8 @@
 /**
- * Decoding the blocks of the log itself (after the journal superblock):
- * descriptor blocks with their block tags, commit blocks and revoke blocks,
- * and the checksums jbd2 puts on each. Pure functions over a block's bytes.
+ * The blocks of the log itself (after the journal superblock): descriptor
+ * blocks with their block tags, commit blocks and revoke blocks, and the
+ * checksums jbd2 puts on each, decoded for recovery and encoded for the log
+ * writer. Pure functions over a block's bytes.
  *
  * The tag layout depends on the journal's features:
  *  - checksum v3: 16 bytes (blocknr, flags as 32 bits, blocknr_high, crc32c);
@@ -11,13 +12,15 @@
  * Either way the low 16 bits of the flags sit at byte 6, so jbd2 (and we)
  * read flags there for both layouts.
  */
+import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
 import { crc32c, crc32cU32 } from '../format/crc32c.js';
 import {
-  JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_FEATURE_INCOMPAT_64BIT, JBD2_FEATURE_INCOMPAT_CSUM_V2,
-  JBD2_FEATURE_INCOMPAT_CSUM_V3, JBD2_SUPERBLOCK_V2, JOURNAL_HEADER_SIZE, type JournalSuperblock,
+  encodeJournalHeader, JBD2_COMMIT_BLOCK, JBD2_CRC32_CHKSUM, JBD2_DESCRIPTOR_BLOCK, JBD2_FEATURE_COMPAT_CHECKSUM,
+  JBD2_FEATURE_INCOMPAT_64BIT, JBD2_FEATURE_INCOMPAT_CSUM_V2, JBD2_FEATURE_INCOMPAT_CSUM_V3, JBD2_MAGIC_NUMBER,
+  JBD2_REVOKE_BLOCK, JBD2_SUPERBLOCK_V2, JOURNAL_HEADER_SIZE, type JournalSuperblock,
 } from '../format/jbd2-superblock.js';
-import { readU16BE, readU32BE } from '../format/le.js';
+import { hi32, lo32, readU16BE, readU32BE, writeU16BE, writeU32BE } from '../format/le.js';
 
 /** Tag flags (t_flags). */
 export const JBD2_FLAG_ESCAPE = 1;
@@ -34,6 +37,9 @@ const COMMIT_CHKSUM_TYPE = 12;
 const COMMIT_CHKSUM_SIZE = 13;
 const COMMIT_CHKSUM = 16;
 const COMMIT_SEC = 0x30;
+const COMMIT_NSEC = 0x38;
+/** The UUID that follows the first tag of a descriptor (and any tag without SAME_UUID). */
+const TAG_UUID_SIZE = 16;
 
 /** The feature switches recovery depends on, read once from the journal superblock. */
 export interface LogFormat {
@@ -75,6 +81,35 @@ export function hasCsumV2or3(f: LogFormat): boolean {
   return f.csumV2 || f.csumV3;
 }
 
+function tailBytes(f: LogFormat): number {
+  return hasCsumV2or3(f) ? TAIL_SIZE : 0;
+}
+
+/**
+ * Tags the log writer puts in one descriptor block. jbd2's commit closes a
+ * descriptor once fewer than a tag, a UUID and the tail are left after the
+ * last tag; its credit estimate (jbd2_descriptor_blocks_per_trans) counts
+ * the same: header, the first tag's UUID, the tail, 16 bytes of slack.
+ */
+export function tagsPerDescriptor(f: LogFormat): number {
+  return Math.floor((f.blockSize - JOURNAL_HEADER_SIZE - TAG_UUID_SIZE - tailBytes(f) - 16) / f.tagBytes);
+}
+
+/** Bytes per revoke record: 64-bit block numbers only with the 64bit journal feature. */
+function revokeRecordBytes(f: LogFormat): number {
+  return f.is64 ? 8 : 4;
+}
+
+/** Revoke records that fit in one revoke block (jbd2's journal_revoke_records_per_block). */
+export function revokeRecordsPerBlock(f: LogFormat): number {
+  return Math.floor((f.blockSize - REVOKE_HEADER_SIZE - tailBytes(f)) / revokeRecordBytes(f));
+}
+
+/** The largest filesystem block number a tag or revoke record of this journal can name. */
+export function maxLoggableBlock(f: LogFormat): number {
+  return f.is64 ? Number.MAX_SAFE_INTEGER : 0xffff_ffff;
+}
+
 export interface BlockTag {
   /** Filesystem block the logged copy belongs to. */
   blockNr: number;
@@ -90,7 +125,7 @@ export interface BlockTag {
  * descriptor costs a bounded amount.
  */
 export function descriptorTags(f: LogFormat, block: Uint8Array): BlockTag[] {
-  const end = f.blockSize - (hasCsumV2or3(f) ? TAIL_SIZE : 0);
+  const end = f.blockSize - tailBytes(f);
   const tags: BlockTag[] = [];
   let off = JOURNAL_HEADER_SIZE;
   while (off + f.tagBytes <= end) {
@@ -103,10 +138,49 @@ export function descriptorTags(f: LogFormat, block: Uint8Array): BlockTag[] {
     else if (f.csumV2) checksum = readU16BE(block, off + 4);
     tags.push({ blockNr, flags, checksum });
     off += f.tagBytes;
-    if ((flags & JBD2_FLAG_SAME_UUID) === 0) off += 16;
+    if ((flags & JBD2_FLAG_SAME_UUID) === 0) off += TAG_UUID_SIZE;
     if ((flags & JBD2_FLAG_LAST_TAG) !== 0) break;
   }
   return tags;
+}
+
+/**
+ * Writes a descriptor block for `tags` into `block` (zeroed first): the
+ * header, each tag in the journal's layout with the journal UUID after the
+ * first one (the rest say SAME_UUID), LAST_TAG on the last, and the tail
+ * checksum. `tags[i].flags` carries only ESCAPE; the other flags are set here.
+ */
+export function encodeDescriptorBlock(f: LogFormat, block: Uint8Array, sequence: number, tags: readonly BlockTag[], uuid: Uint8Array): void {
+  assert(block.length === f.blockSize, 'descriptor buffer is one journal block');
+  assert(tags.length >= 1 && tags.length <= tagsPerDescriptor(f), () => `${tags.length} tags do not fit one descriptor block`);
+  assert(uuid.length === TAG_UUID_SIZE, 'journal uuid is 16 bytes');
+  block.fill(0);
+  encodeJournalHeader({ magic: JBD2_MAGIC_NUMBER, blockType: JBD2_DESCRIPTOR_BLOCK, sequence }, block);
+  let off = JOURNAL_HEADER_SIZE;
+  for (let i = 0; i < tags.length; i++) {
+    const t = tags[i];
+    assert(Number.isSafeInteger(t.blockNr) && t.blockNr >= 0 && t.blockNr <= maxLoggableBlock(f), () => `block ${t.blockNr} cannot be tagged in this journal`);
+    let flags = t.flags & JBD2_FLAG_ESCAPE;
+    if (i > 0) flags |= JBD2_FLAG_SAME_UUID;
+    if (i === tags.length - 1) flags |= JBD2_FLAG_LAST_TAG;
+    writeU32BE(block, off, lo32(t.blockNr));
+    if (f.csumV3) {
+      // journal_block_tag3_t: t_flags is 32 bits wide here.
+      writeU32BE(block, off + 4, flags);
+      writeU32BE(block, off + 12, t.checksum);
+    } else {
+      // journal_block_tag_t: t_checksum (16 bits, v2 only), then t_flags.
+      writeU16BE(block, off + 4, f.csumV2 ? t.checksum & 0xffff : 0);
+      writeU16BE(block, off + 6, flags);
+    }
+    if (f.is64) writeU32BE(block, off + 8, hi32(t.blockNr));
+    off += f.tagBytes;
+    if (i === 0) {
+      block.set(uuid, off);
+      off += TAG_UUID_SIZE;
+    }
+  }
+  setBlockTail(f, block);
 }
 
 /** crc32c(seed, block with the 4 bytes at `csumOff` taken as zero). */
@@ -123,6 +197,13 @@ export function verifyBlockTail(f: LogFormat, block: Uint8Array): boolean {
   return readU32BE(block, off) === csumWithHole(f.csumSeed, block, off);
 }
 
+/** Stores the tail checksum of a descriptor or revoke block (nothing without checksum v2/v3). */
+function setBlockTail(f: LogFormat, block: Uint8Array): void {
+  if (!hasCsumV2or3(f)) return;
+  const off = f.blockSize - TAIL_SIZE;
+  writeU32BE(block, off, csumWithHole(f.csumSeed, block, off));
+}
+
 /** Commit blocks: h_chksum[0] over the whole block (true when the journal has no v2/v3 checksums). */
 export function verifyCommitBlock(f: LogFormat, block: Uint8Array): boolean {
   if (!hasCsumV2or3(f)) return true;
@@ -136,10 +217,34 @@ export function verifyCommitBlock(f: LogFormat, block: Uint8Array): boolean {
  */
 export function verifyDataBlock(f: LogFormat, tag: BlockTag, block: Uint8Array, sequence: number): boolean {
   if (!hasCsumV2or3(f)) return true;
-  const seq = new Uint8Array(4);
-  new DataView(seq.buffer).setUint32(0, sequence >>> 0, false);
-  const c = crc32c(crc32c(f.csumSeed, seq), block);
+  const c = dataBlockChecksum(f, block, sequence);
   return f.csumV3 ? tag.checksum === c : tag.checksum === (c & 0xffff);
+}
+
+/**
+ * The tag checksum of a logged block (0 without checksum v2/v3): over the
+ * block as it goes into the log, so an escaped block counts with its first
+ * word zeroed (`escaped`), whatever `block` itself holds there.
+ */
+export function dataBlockChecksum(f: LogFormat, block: Uint8Array, sequence: number, escaped = false): number {
+  if (!hasCsumV2or3(f)) return 0;
+  let c = crc32c(f.csumSeed, sequenceBytes(sequence));
+  if (escaped) {
+    c = crc32cU32(c, 0);
+    return crc32c(c, block, 4, block.length);
+  }
+  return crc32c(c, block);
+}
+
+function sequenceBytes(sequence: number): Uint8Array {
+  const seq = new Uint8Array(4);
+  writeU32BE(seq, 0, sequence >>> 0);
+  return seq;
+}
+
+/** Whether a block must be logged escaped: it opens with the journal magic, which would read as a log block. */
+export function needsEscape(block: Uint8Array): boolean {
+  return readU32BE(block, 0) === JBD2_MAGIC_NUMBER;
 }
 
 export interface CommitInfo {
@@ -160,15 +265,67 @@ export function decodeCommitBlock(block: Uint8Array): CommitInfo {
   };
 }
 
+/** A commit time: seconds and nanoseconds since the epoch. */
+export interface CommitTime {
+  sec: number;
+  nsec: number;
+}
+
+/**
+ * Writes a commit block into `block` (zeroed first): the header, the commit
+ * time, the checksum v1 crc32 of the transaction when the journal has v1
+ * (`crc32Sum`), and the v2/v3 checksum over the whole block.
+ */
+export function encodeCommitBlock(f: LogFormat, block: Uint8Array, sequence: number, time: CommitTime, crc32Sum = 0): void {
+  assert(block.length === f.blockSize, 'commit buffer is one journal block');
+  block.fill(0);
+  encodeJournalHeader({ magic: JBD2_MAGIC_NUMBER, blockType: JBD2_COMMIT_BLOCK, sequence }, block);
+  writeU32BE(block, COMMIT_SEC, hi32(time.sec));
+  writeU32BE(block, COMMIT_SEC + 4, lo32(time.sec));
+  writeU32BE(block, COMMIT_NSEC, time.nsec);
+  if (f.csumV1) {
+    block[COMMIT_CHKSUM_TYPE] = JBD2_CRC32_CHKSUM;
+    block[COMMIT_CHKSUM_SIZE] = 4;
+    writeU32BE(block, COMMIT_CHKSUM, crc32Sum);
+  }
+  // v2/v3: type and size stay 0, and h_chksum[0] holds the block's crc32c.
+  if (hasCsumV2or3(f)) writeU32BE(block, COMMIT_CHKSUM, csumWithHole(f.csumSeed, block, COMMIT_CHKSUM));
+}
+
+/**
+ * Writes a revoke block listing `records` into `block` (zeroed first):
+ * header, r_count (bytes in use, header included), the block numbers, tail.
+ */
+export function encodeRevokeBlock(f: LogFormat, block: Uint8Array, sequence: number, records: readonly number[]): void {
+  assert(block.length === f.blockSize, 'revoke buffer is one journal block');
+  assert(records.length >= 1 && records.length <= revokeRecordsPerBlock(f), () => `${records.length} revoke records do not fit one block`);
+  block.fill(0);
+  encodeJournalHeader({ magic: JBD2_MAGIC_NUMBER, blockType: JBD2_REVOKE_BLOCK, sequence }, block);
+  const recLen = revokeRecordBytes(f);
+  let off = REVOKE_HEADER_SIZE;
+  for (const nr of records) {
+    assert(Number.isSafeInteger(nr) && nr >= 0 && nr <= maxLoggableBlock(f), () => `block ${nr} cannot be revoked in this journal`);
+    if (f.is64) {
+      writeU32BE(block, off, hi32(nr));
+      writeU32BE(block, off + 4, lo32(nr));
+    } else {
+      writeU32BE(block, off, nr);
+    }
+    off += recLen;
+  }
+  writeU32BE(block, JOURNAL_HEADER_SIZE, off);
+  setBlockTail(f, block);
+}
+
 /**
  * The block numbers a revoke block lists. r_count counts the bytes in use
  * (header included); jbd2 rejects a count that reaches into the tail.
  */
 export function revokeRecords(f: LogFormat, block: Uint8Array, jblk: number): number[] {
   const count = readU32BE(block, JOURNAL_HEADER_SIZE);
-  const limit = f.blockSize - (hasCsumV2or3(f) ? TAIL_SIZE : 0);
+  const limit = f.blockSize - tailBytes(f);
   if (count > limit) throw corrupted('journal revoke block', jblk, `r_count ${count} is larger than the block's ${limit} usable bytes`);
-  const recLen = f.is64 ? 8 : 4;
+  const recLen = revokeRecordBytes(f);
   const out: number[] = [];
   for (let off = REVOKE_HEADER_SIZE; off + recLen <= count; off += recLen) {
     out.push(f.is64 ? readU32BE(block, off) * 0x1_0000_0000 + readU32BE(block, off + 4) : readU32BE(block, off));
@@ -190,8 +347,8 @@ const CRC32_BE_TABLE = ((): Uint32Array => {
  * crc32_be as Linux computes it (MSB first, no inversion): the checksum v1
  * of a transaction chains it over the descriptor and every data block.
  */
-export function crc32Be(seed: number, data: Uint8Array): number {
+export function crc32Be(seed: number, data: Uint8Array, start = 0, end = data.length): number {
   let c = seed >>> 0;
-  for (let i = 0; i < data.length; i++) c = ((c << 8) ^ CRC32_BE_TABLE[((c >>> 24) ^ data[i]) & 0xff]) >>> 0;
+  for (let i = start; i < end; i++) c = ((c << 8) ^ CRC32_BE_TABLE[((c >>> 24) ^ data[i]) & 0xff]) >>> 0;
   return c;
 }

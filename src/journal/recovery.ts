@@ -57,6 +57,13 @@ export interface RecoveryResult {
   revokeHits: number;
   /** Revoke records read. */
   revokeRecords: number;
+  /**
+   * A commit block that failed its checksum ends the log here (jbd2's
+   * j_failed_commit): the transaction it names was not replayed. Linux then
+   * refuses the mount; e2fsck replays what comes before and flags the
+   * filesystem as having errors.
+   */
+  failedCommit: number | undefined;
 }
 
 /** Reads and checks the journal superblock as jbd2's journal_load does before recovery. */
@@ -104,6 +111,7 @@ class Recovery {
   private readonly last: number;
   private readonly asyncCommit: boolean;
   private endTransaction: number | undefined;
+  private failedCommit: number | undefined;
   private readonly revokes = new RevokeTable();
   private readonly blocks = new Map<number, Uint8Array>();
   private replayedCopies = 0;
@@ -129,7 +137,7 @@ class Recovery {
       // A clean journal: nothing to replay; jbd2 starts the next transaction after s_sequence.
       return {
         blocks: this.blocks, firstSequence: seq, endSequence: seq, nextSequence: (seq + 1) >>> 0,
-        transactions: 0, replayedCopies: 0, revokeHits: 0, revokeRecords: 0,
+        transactions: 0, replayedCopies: 0, revokeHits: 0, revokeRecords: 0, failedCommit: undefined,
       };
     }
     await this.pass(SCAN);
@@ -140,7 +148,7 @@ class Recovery {
     return {
       blocks: this.blocks, firstSequence: seq, endSequence: end, nextSequence: (end + 1) >>> 0,
       transactions: (end - seq) >>> 0, replayedCopies: this.replayedCopies,
-      revokeHits: this.revokeHits, revokeRecords: this.revokeCount,
+      revokeHits: this.revokeHits, revokeRecords: this.revokeCount, failedCommit: this.failedCommit,
     };
   }
 
@@ -258,7 +266,10 @@ class Recovery {
           let bad = false;
           if (f.csumV1) {
             // jbd2 leaves the block-type switch here and reads on: the next block has another sequence.
-            if (this.endTransaction !== undefined) continue;
+            if (this.endTransaction !== undefined) {
+              this.failedCommit ??= this.endTransaction;
+              continue;
+            }
             const matches = crc32Sum === c.checksum && c.checksumType === JBD2_CRC32_CHKSUM && c.checksumSize === 4;
             const unused = c.checksumType === 0 && c.checksumSize === 0 && c.checksum === 0;
             bad = !matches && !unused;
@@ -271,7 +282,10 @@ class Recovery {
             // async commit jbd2 reads on (later transactions may still fill in nothing
             // that is replayed: every pass stops at the end transaction).
             this.endTransaction = next;
-            if (!this.asyncCommit) continue;
+            if (!this.asyncCommit) {
+              this.failedCommit = next;
+              continue;
+            }
           }
           lastCommitTime = commitTime;
           next = (next + 1) >>> 0;

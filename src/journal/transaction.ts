@@ -54,12 +54,10 @@ export interface LogWriter {
   readonly freeBlocks: number;
   /** Largest transaction, in journal blocks (jbd2: a quarter of the log). */
   readonly maxTransactionBlocks: number;
-  /** The id the next transaction gets (s_sequence after the last one on disk). */
-  readonly nextTid: number;
-  /** Writes transaction `tid` and returns once its commit block is durable. */
-  commit(tid: number, blocks: readonly LoggedBlock[], revokes: readonly number[], commitTimeMs: number): Promise<void>;
-  /** Every transaction before `oldestNeeded` is home: its log space may be reused. */
-  releaseBefore(oldestNeeded: number): Promise<void>;
+  /** Writes the next transaction (the log numbers it) and returns once its commit block is durable. */
+  commit(blocks: readonly LoggedBlock[], revokes: readonly number[], commitTimeMs: number): Promise<void>;
+  /** Every committed transaction is home: the log space may be reused (the tail moves to the head). */
+  releaseAll(): Promise<void>;
   /** Everything is home: leave the log empty (clean unmount). */
   markClean(): Promise<void>;
 }
@@ -105,7 +103,11 @@ export class Journal {
   /** Committed transactions whose blocks are not all home yet, oldest first. */
   private readonly checkpointQueue: Transaction[] = [];
   private nextTid: number;
-  /** One commit or checkpoint at a time; both change which snapshot a block's home write must carry. */
+  /**
+   * One commit or checkpoint at a time; both change which snapshot a block's
+   * home write must carry. (Transaction ids here identify transactions in
+   * memory; the log numbers what it writes itself, skipping empty commits.)
+   */
   private readonly commitMutex = new Mutex('journal.commit');
   private timer: TimerHandle | undefined;
   private pendingCheckpointBytes = 0;
@@ -120,7 +122,7 @@ export class Journal {
     private readonly log: LogWriter | undefined,
     private readonly options: JournalOptions,
   ) {
-    this.nextTid = log?.nextTid ?? 1;
+    this.nextTid = 1;
     this.commitIntervalMs = options.commitIntervalMs ?? 5000;
     this.checkpointBytes = options.checkpointBytes ?? Math.max(cache.blockSize * 64, Math.floor(cache.budget / 2));
   }
@@ -223,10 +225,8 @@ export class Journal {
           if (b.checkpointData === data) b.checkpointData = undefined;
         }
         this.pendingCheckpointBytes = 0;
-        if (this.log !== undefined) {
-          // The oldest transaction still needed is the running one.
-          await this.log.releaseBefore(this.running?.tid ?? this.nextTid);
-        }
+        // Under the commit mutex no commit is in flight: nothing in the log is needed any more.
+        if (this.log !== undefined) await this.log.releaseAll();
       } catch (e) {
         this.abort(e);
         throw e;
@@ -359,7 +359,7 @@ export class Journal {
       if (this.log !== undefined) {
         if (!tx.empty) {
           this.committingBlocks = this.log.blocksNeeded(logged.length, tx.revokes.size);
-          await this.log.commit(tx.tid, logged, [...tx.revokes], this.options.clock.now());
+          await this.log.commit(logged, [...tx.revokes], this.options.clock.now());
         }
       } else {
         await writeBlocksHome(this.cache.device, this.cache.blockSize, logged);

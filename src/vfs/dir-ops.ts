@@ -20,6 +20,9 @@ import {
   dirEntrySize, encodeDirEntry, parseDirRecords, verifyDirBlock, writeDirBlockChecksum, DIR_TAIL_SIZE, EXT4_FT_DIR, type DirEntry,
 } from '../format/dirent.js';
 import { isDxNodeBlock } from '../format/htree.js';
+import { writeU32LE } from '../format/le.js';
+import { addInlineEntry, convertInlineDir, createInlineDir, deleteInlineEntry, replaceInlineEntry } from '../dir/inline-dir-write.js';
+import { inlineConvertCredits, inlineConvertReserve } from '../inode/inline-write.js';
 
 function hasTail(fs: Ext4Super): boolean {
   return fs.metadataCsum;
@@ -51,20 +54,27 @@ function sameName(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Blocks an insert may allocate: one directory block and the extent blocks it may need. */
+/** Blocks an insert may allocate: one directory block and the extent blocks it may need (an inline directory: its conversion's). */
 export function maxDirInsertBlocks(fs: Ext4Super, dir: Ext4Inode): number {
+  if (dir.hasInlineData) return inlineConvertReserve(fs, dir);
   return 1 + maxNewMetadataBlocks(fs, dir);
 }
 
 /** Journal credits of an insert. */
 export function dirInsertCredits(fs: Ext4Super, dir: Ext4Inode): number {
+  if (dir.hasInlineData) return 4 + inlineConvertCredits(fs, dir);
   return 4 + blockChangeCredits(fs, dir);
 }
 
 export async function addEntry(
   fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array, ino: number, fileType: number, r: BlockReservation,
 ): Promise<void> {
-  if (dir.hasInlineData) throw new FsError('ENOTSUP', `adding to inline directory ${dir.ino} is not supported yet`);
+  if (dir.hasInlineData) {
+    // In the inode while it has room; else the directory becomes a block one, with the entry in it.
+    const entry = { name, ino, fileType };
+    if (!(await addInlineEntry(fs, h, dir, entry))) await convertInlineDir(fs, h, dir, r, entry);
+    return;
+  }
   if (dir.isIndexedDir && fs.hasDirIndex) throw new FsError('ENOTSUP', `adding to hashed directory ${dir.ino} is not supported yet`);
   const bs = fs.blockSize;
   const need = dirEntrySize(name.length);
@@ -112,6 +122,7 @@ async function findEntry(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promi
 
 /** Removes `name` from `dir`; returns the inode it named. */
 export async function deleteEntry(fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array): Promise<number> {
+  if (dir.hasInlineData) return deleteInlineEntry(fs, h, dir, name);
   const f = await findEntry(fs, dir, name);
   if (f === undefined) throw new FsError('ENOENT');
   const e = f.recs[f.i];
@@ -129,6 +140,7 @@ export async function deleteEntry(fs: Ext4Super, h: Handle, dir: Ext4Inode, name
 
 /** Points `name` at another inode (rename over an existing name); returns the inode it named before. */
 export async function replaceEntry(fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array, ino: number, fileType: number): Promise<number> {
+  if (dir.hasInlineData) return replaceInlineEntry(fs, h, dir, { name, ino, fileType });
   const f = await findEntry(fs, dir, name);
   if (f === undefined) throw new FsError('ENOENT');
   const e = f.recs[f.i];
@@ -141,7 +153,11 @@ export async function replaceEntry(fs: Ext4Super, h: Handle, dir: Ext4Inode, nam
 
 /** Points `dir`'s '..' at `parentIno` (the second record of block 0, in linear and hashed directories alike). */
 export async function setDotDot(fs: Ext4Super, h: Handle, dir: Ext4Inode, parentIno: number): Promise<void> {
-  if (dir.hasInlineData) throw new FsError('ENOTSUP', `moving inline directory ${dir.ino} is not supported yet`);
+  if (dir.hasInlineData) {
+    // An inline directory keeps its parent's number in the first word of i_block.
+    writeU32LE(dir.disk.block, 0, parentIno);
+    return;
+  }
   const b = await dirBlock(fs, dir, 0);
   h.getWriteAccess(b);
   const dotRecLen = b.data[4] | (b.data[5] << 8);
@@ -154,8 +170,9 @@ export async function setDotDot(fs: Ext4Super, h: Handle, dir: Ext4Inode, parent
   h.dirtyMetadata(b);
 }
 
-/** A new directory's first block: '.' and '..' (Linux: ext4_init_new_dir). */
+/** A new directory's first block: '.' and '..' (Linux: ext4_init_new_dir); inline in the inode when inline_data allows. */
 export async function initDirBlocks(fs: Ext4Super, h: Handle, dir: Ext4Inode, parentIno: number, r: BlockReservation): Promise<void> {
+  if (fs.hasInlineData && (await createInlineDir(fs, h, dir, parentIno))) return;
   const bs = fs.blockSize;
   const run = await dir.dataSem.withExclusive(() => getOrAllocateBlocks({ fs, h, inode: dir, r }, 0, 1));
   const b = fs.cache.newBuffer(run.pblk);

@@ -21,6 +21,7 @@ import type { Mounted } from './mounted.js';
 import type { BlockReservation } from '../alloc/block-alloc.js';
 import { allocatorsOf } from '../alloc/allocators.js';
 import { createInode } from '../inode/inode-create.js';
+import { allowInlineData } from '../inode/inline-write.js';
 import { evictInode } from '../inode/truncate.js';
 import { journalOf, nowTimestamp } from '../inode/inode-context.js';
 import { ORPHAN_CREDITS } from '../inode/orphan.js';
@@ -219,6 +220,8 @@ export async function createNode(m: Mounted, p: PathArg | ParentAndName, node: N
             extents: type === I.S_IFREG || type === I.S_IFDIR || slowSymlink,
           });
           inodeRes.take();
+          // A new regular file may keep its data in the inode (Linux: EXT4_STATE_MAY_INLINE_DATA).
+          if (type === I.S_IFREG) allowInlineData(fs, inode);
           if (type === I.S_IFDIR) {
             inode.disk.linksCount = 2;
             await initDirBlocks(fs, h, inode, dir.ino, r);

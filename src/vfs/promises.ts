@@ -12,7 +12,7 @@ import { displayPath, pathArg, resolve, type PathArg } from './namei.js';
 import { Ext4BigIntStats, Ext4Stats } from './stats.js';
 import { Ext4Dir, Ext4Dirent, fileTypeFromMode } from './dirent.js';
 import { Ext4FileHandle, checkReadFileSize } from './file-handle.js';
-import { getXattr, listXattrNames } from './xattr-ops.js';
+import { getXattr, listXattrNames, removeXattrOf, setXattrOf } from './xattr-ops.js';
 import type { BigIntStats, Dir, Dirent, FileHandle, PathLike, StatFs, StatOptions, Stats, VolumePromises } from './types.js';
 import { readData } from './file-io.js';
 import * as W from './write-calls.js';
@@ -303,6 +303,15 @@ export class Ext4Promises implements VolumePromises {
 
   listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]> {
     return call('listxattr', path, async (p) => listXattrNames(this.m, (await resolve(this.m, p, !options?.noFollow)).inode));
+  }
+
+  setxattr(path: PathLike, name: string, value: string | Uint8Array, options?: { flag?: 'create' | 'replace'; noFollow?: boolean }): Promise<void> {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    return call('setxattr', path, async (p) => setXattrOf(this.m, (await resolve(this.m, p, !options?.noFollow)).inode, name, bytes, options?.flag));
+  }
+
+  removexattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<void> {
+    return call('removexattr', path, async (p) => removeXattrOf(this.m, (await resolve(this.m, p, !options?.noFollow)).inode, name));
   }
 
   /** Handles still open (closed by `volume.close()`). */

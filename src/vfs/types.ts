@@ -116,6 +116,14 @@ export interface VolumePromises {
   getxattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<Buffer>;
   /** Full names of all extended attributes (not including ext4's internal `system.data`). */
   listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]>;
+  /**
+   * setxattr(2), ext4kit's own call: sets `name` to `value` (ACLs in the form
+   * getxattr returns). `flag` 'create' fails with EEXIST if the attribute
+   * exists, 'replace' with ENODATA if it does not.
+   */
+  setxattr(path: PathLike, name: string, value: string | Uint8Array, options?: { flag?: 'create' | 'replace'; noFollow?: boolean }): Promise<void>;
+  /** removexattr(2), ext4kit's own call. ENODATA if absent. */
+  removexattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<void>;
 
   writeFile(path: PathLike, data: string | Uint8Array, options?: { encoding?: BufferEncoding | null; mode?: number; flag?: string } | BufferEncoding | null): Promise<void>;
   appendFile(path: PathLike, data: string | Uint8Array, options?: { encoding?: BufferEncoding | null; mode?: number; flag?: string } | BufferEncoding | null): Promise<void>;

@@ -6,20 +6,17 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { OffsetDevice, ReadOnlyDevice } from '../device/wrappers.js';
-import { corrupted, FsError } from '../base/errors.js';
+import { FsError } from '../base/errors.js';
 import { Ext4Super } from '../super/ext4-super.js';
 import { OverlayDevice } from '../device/overlay-device.js';
-import { InodeTable } from '../inode/inode-table.js';
-import { mapBlocks } from '../extent/map-blocks.js';
-import { InodeJournal } from '../journal/journal-blocks.js';
-import { readJournalSuperblock, recoverJournal, type RecoveryResult } from '../journal/recovery.js';
-import { INCOMPAT_JOURNAL_DEV } from '../format/features.js';
 import { featureNames } from '../format/features.js';
 import { volumeLabel, lastMountedPath, uuidString, STATE_VALID_FS, STATE_ERROR_FS } from '../format/superblock.js';
+import { recoverToDisk, replayJournal } from './journal-open.js';
 import { Mounted } from './mounted.js';
 import { Ext4Promises } from './promises.js';
 import type { OpenVolumeOptions, Volume, VolumeInfo } from './types.js';
-import { Journal, type LogWriter } from '../journal/transaction.js';
+import { Journal } from '../journal/transaction.js';
+import { openLogWriter } from './journal-log.js';
 import { realClock, type Clock } from '../base/clock.js';
 import { markCleanUnmount, markMountedWritable, type MountedState } from '../super/mount-state.js';
 import { Orphans } from '../inode/orphan.js';
@@ -155,26 +152,22 @@ const NOT_WRITABLE: ReadonlyArray<[number, 'incompat' | 'ro_compat', string]> = 
  */
 async function openWritable(device: BlockDevice, owns: boolean, cacheBytes: number, clock: Clock): Promise<Ext4Volume> {
   if (device.readOnly) throw new FsError('EROFS', 'the device is read-only', 'open');
+  // A crash left committed transactions in the journal: write them home first (as Linux's mount and e2fsck do).
+  const probe = await Ext4Super.mount(device, { readOnly: true, cacheBytes, recover: 'before-replay' });
+  if (probe.needsRecovery) await recoverToDisk(device, cacheBytes);
   const fs = await Ext4Super.mount(device, { readOnly: false, cacheBytes });
   const refused = NOT_WRITABLE.filter(([bit, kind]) => ((kind === 'incompat' ? fs.sb.featureIncompat : fs.sb.featureRoCompat) & bit) !== 0);
   if (fs.readOnly || refused.length > 0) {
     const names = refused.length > 0 ? refused.map(([, , n]) => n).join(', ') : 'ro_compat ' + featureNames(fs.sb).join(', ');
     throw new FsError('EROFS', `ext4kit can only read this filesystem (features it cannot write: ${names}); open with { readOnly: true }`, 'open');
   }
-  fs.journal = new Journal(fs.cache, await openLog(fs), { clock });
+  fs.journal = new Journal(fs.cache, await openLogWriter(fs), { clock });
   const m = new Mounted(fs, cacheBytes, clock);
   const vol = new Ext4Volume(m, device, owns);
   vol.mountedState = await markMountedWritable(fs, clock.now());
   m.orphans = await Orphans.load(fs, m.inodes);
   await finishOrphans(m);
   return vol;
-}
-
-/** The on-disk log of a filesystem with a journal (has_journal); undefined without one. */
-async function openLog(fs: Ext4Super): Promise<LogWriter | undefined> {
-  void fs;
-  // The jbd2 log writer is merged separately; until then changes go home at each commit.
-  return undefined;
 }
 
 /**
@@ -208,26 +201,4 @@ async function mountReplayed(device: BlockDevice, cacheBytes: number): Promise<E
   before.cache.clear();
   const view = replay.blocks.size === 0 ? device : new OverlayDevice(device, before.blockSize, replay.blocks);
   return Ext4Super.mount(view, { readOnly: true, cacheBytes, recover: 'replayed' });
-}
-
-/** Reads the internal journal (inode s_journal_inum) and runs jbd2's recovery over it. */
-export async function replayJournal(fs: Ext4Super): Promise<RecoveryResult> {
-  const sb = fs.sb;
-  if (sb.journalInum === 0) {
-    const what = sb.journalDev !== 0 || (sb.featureIncompat & INCOMPAT_JOURNAL_DEV) !== 0 ? 'an external journal device' : 'no journal inode';
-    throw new FsError('ENOTSUP', `the journal needs recovery but it is on ${what}; ext4kit replays internal journals only`, 'mount');
-  }
-  const inode = await new InodeTable(fs).get(sb.journalInum);
-  // As ext4_get_journal_inode insists: only a regular file can hold the log.
-  if (!inode.isReg) throw corrupted('journal inode', sb.journalInum, 'is not a regular file');
-  const bs = fs.blockSize;
-  const journal = new InodeJournal(fs.device, bs, Math.floor(inode.size / bs), async (jblk) => {
-    const m = await mapBlocks(fs, inode, jblk);
-    if (m.state !== 'written') {
-      throw corrupted('journal inode', sb.journalInum, `block ${jblk} of the journal is ${m.state === 'hole' ? 'a hole' : 'unwritten'}`);
-    }
-    return { jblk: m.lblk, pblk: m.pblk, len: m.len };
-  });
-  const jsb = await readJournalSuperblock(journal, bs);
-  return recoverJournal(journal, jsb, { fsBlocks: sb.blocksCount });
 }

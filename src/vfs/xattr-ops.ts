@@ -1,5 +1,5 @@
 /**
- * getxattr / listxattr for volumes. Names are the full names Linux shows
+ * getxattr / listxattr / setxattr / removexattr for volumes. Names are the full names Linux shows
  * (`user.x`, `security.selinux`, `system.posix_acl_access`); ext4's private
  * `system.data` (inline data) is never listed or returned. POSIX ACLs are
  * stored in ext4's compact form and returned in the form userspace sees.
@@ -10,6 +10,8 @@ import { allXattrs, xattrValue, SYSTEM_DATA_INDEX, SYSTEM_DATA_NAME, type EaInod
 import { aclDiskToXattr, type XattrEntry } from '../format/xattr.js';
 import { EXT4_EA_INODE_FL } from '../format/inode.js';
 import type { Mounted } from './mounted.js';
+import { changeXattr, type XattrSetFlags } from '../xattr/xattr-set.js';
+import { nowTimestamp } from '../inode/inode-context.js';
 
 const ACL_ACCESS_INDEX = 2;
 const ACL_DEFAULT_INDEX = 3;
@@ -42,4 +44,27 @@ export async function getXattr(m: Mounted, inode: Ext4Inode, name: string): Prom
     return Buffer.from(value);
   }
   throw new FsError('ENODATA');
+}
+
+/**
+ * Linux's xattr_permission for the user namespace: user attributes exist
+ * only on regular files and directories (on a symlink or device node they
+ * would let anyone with write access to the name annotate what they do not
+ * own), so setting or removing one elsewhere is EPERM.
+ */
+function checkUserNamespace(inode: Ext4Inode, name: string): void {
+  if (name.startsWith('user.') && !inode.isReg && !inode.isDir) throw new FsError('EPERM');
+}
+
+/** setxattr(2): `flag` 'create' is XATTR_CREATE (EEXIST if present), 'replace' XATTR_REPLACE (ENODATA if absent). */
+export async function setXattrOf(m: Mounted, inode: Ext4Inode, name: string, value: Uint8Array, flag?: 'create' | 'replace'): Promise<void> {
+  checkUserNamespace(inode, name);
+  const flags: XattrSetFlags = flag ?? 'either';
+  await changeXattr(m.fs, m.inodes, inode, name, value, flags, nowTimestamp(m));
+}
+
+/** removexattr(2): ENODATA if absent. */
+export async function removeXattrOf(m: Mounted, inode: Ext4Inode, name: string): Promise<void> {
+  checkUserNamespace(inode, name);
+  await changeXattr(m.fs, m.inodes, inode, name, undefined, 'replace', nowTimestamp(m));
 }

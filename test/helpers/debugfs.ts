@@ -467,3 +467,8 @@ export async function dxHashBatch(names: Uint8Array[], hashVersion: number, seed
   if (res.length !== names.length) throw new Error(`dx_hash gave ${res.length} results for ${names.length} names`);
   return res;
 }
+
+/** The inode number of `path` in `img`, as debugfs resolves it. */
+export async function inodeNumber(img: string, path: string): Promise<number> {
+  return parseStat(await debugfs(img, `stat ${path}`)).ino;
+}

@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { FileDevice } from '../../src/device/file-device.js';
 import { Ext4Super } from '../../src/super/ext4-super.js';
-import { replayJournal } from '../../src/vfs/volume.js';
+import { replayJournal } from '../../src/vfs/journal-open.js';
 import type { RecoveryResult } from '../../src/journal/recovery.js';
-import { runCommand, TOOL_ENV } from '../helpers/run.js';
+import { runChecked, runCommand, TOOL_ENV } from '../helpers/run.js';
 import { debugfs } from '../helpers/debugfs.js';
+import { mountImage } from '../helpers/loop.js';
 
 export function sha256File(p: string): string {
   return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
@@ -67,3 +68,57 @@ export async function journalBlocks(img: string): Promise<number[]> {
   return pblks;
 }
 
+/** Changes made through the kernel, in two committed rounds, the second freeing metadata (revokes). */
+export async function kernelWorkload(m: string): Promise<void> {
+  fs.mkdirSync(`${m}/big-dir`);
+  for (let i = 0; i < 400; i++) fs.writeFileSync(`${m}/big-dir/entry-with-a-longish-name-${i}`, `${i}\n`);
+  fs.mkdirSync(`${m}/keep/sub`, { recursive: true });
+  fs.writeFileSync(`${m}/keep/small.txt`, 'hello journal\n');
+  const big = Buffer.alloc(3 << 20);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+  fs.writeFileSync(`${m}/keep/big.bin`, big);
+  fs.symlinkSync('small.txt', `${m}/keep/link`);
+  fs.symlinkSync('x'.repeat(200), `${m}/keep/long-link`);
+  fs.linkSync(`${m}/keep/small.txt`, `${m}/keep/sub/hard`);
+  await runChecked('setfattr', ['-n', 'user.colour', '-v', 'blue', `${m}/keep/small.txt`]);
+  await runChecked('setfattr', ['-n', 'user.big', '-v', '0x' + 'ab'.repeat(600), `${m}/keep/big.bin`]);
+  await runChecked('sync', ['-f', m]);
+
+  // Second round: freeing a multi-block directory revokes its blocks.
+  fs.rmSync(`${m}/big-dir`, { recursive: true });
+  fs.renameSync(`${m}/keep/sub`, `${m}/keep/moved`);
+  fs.chmodSync(`${m}/keep/small.txt`, 0o600);
+  fs.chownSync(`${m}/keep/moved`, 1234, 5678);
+  fs.truncateSync(`${m}/keep/big.bin`, (1 << 20) + 17);
+  fs.appendFileSync(`${m}/keep/small.txt`, 'more\n');
+  fs.mkdirSync(`${m}/after`);
+  for (let i = 0; i < 30; i++) fs.writeFileSync(`${m}/after/f${i}`, Buffer.alloc(5000 + i, i));
+  // fsync commits the running transaction to the journal but leaves the
+  // metadata's home blocks dirty in the kernel's cache (sync -f would write
+  // them home too, leaving nothing for a replay to change).
+  for (const f of ['after/f29', 'keep/small.txt', 'keep/big.bin', 'after', 'keep']) {
+    const fd = fs.openSync(`${m}/${f}`, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/**
+ * Mounts `img` read-write, lets `change` work in the mount, and copies the
+ * image file while it is still mounted: the copy's journal holds what was
+ * committed (fsync) but not yet written home. `options` are mount options.
+ * Returns `copy`.
+ */
+export async function copyWhileMounted(img: string, copy: string, change: (dir: string) => Promise<void>, options: string[] = []): Promise<string> {
+  const mnt = await mountImage(img, { options });
+  try {
+    await change(mnt.dir);
+    fs.copyFileSync(img, copy);
+  } finally {
+    await mnt.unmount();
+  }
+  return copy;
+}

@@ -22,7 +22,7 @@ import { debugfs, dumpe2fs } from '../helpers/debugfs.js';
 import { canLoopMount, describeLoopSkip, mountImage } from '../helpers/loop.js';
 import { runChecked } from '../helpers/run.js';
 import { expectFsckClean } from '../helpers/fsck.js';
-import { e2fsckReplayedCopy, replayImage, sha256File } from './journal-helpers.js';
+import { copyWhileMounted, e2fsckReplayedCopy, kernelWorkload as workload, replayImage, sha256File } from './journal-helpers.js';
 import { snapshotHost, snapshotVolume } from './snapshot.js';
 import { FileDevice } from '../../src/device/file-device.js';
 import { Ext4Super } from '../../src/super/ext4-super.js';
@@ -32,44 +32,6 @@ import { Ext4Promises } from '../../src/vfs/promises.js';
 const tmp = useTmpDir('journal-kernel');
 const canLoop = await canLoopMount();
 if (!canLoop) console.warn(`SKIPPED (kernel journal recovery): ${await describeLoopSkip()}`);
-
-/** Changes made through the kernel, in two committed rounds, the second freeing metadata (revokes). */
-async function workload(m: string): Promise<void> {
-  fs.mkdirSync(`${m}/big-dir`);
-  for (let i = 0; i < 400; i++) fs.writeFileSync(`${m}/big-dir/entry-with-a-longish-name-${i}`, `${i}\n`);
-  fs.mkdirSync(`${m}/keep/sub`, { recursive: true });
-  fs.writeFileSync(`${m}/keep/small.txt`, 'hello journal\n');
-  const big = Buffer.alloc(3 << 20);
-  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i * 2654435761 >>> 0, i);
-  fs.writeFileSync(`${m}/keep/big.bin`, big);
-  fs.symlinkSync('small.txt', `${m}/keep/link`);
-  fs.symlinkSync('x'.repeat(200), `${m}/keep/long-link`);
-  fs.linkSync(`${m}/keep/small.txt`, `${m}/keep/sub/hard`);
-  await runChecked('setfattr', ['-n', 'user.colour', '-v', 'blue', `${m}/keep/small.txt`]);
-  await runChecked('setfattr', ['-n', 'user.big', '-v', '0x' + 'ab'.repeat(600), `${m}/keep/big.bin`]);
-  await runChecked('sync', ['-f', m]);
-
-  // Second round: freeing a multi-block directory revokes its blocks.
-  fs.rmSync(`${m}/big-dir`, { recursive: true });
-  fs.renameSync(`${m}/keep/sub`, `${m}/keep/moved`);
-  fs.chmodSync(`${m}/keep/small.txt`, 0o600);
-  fs.chownSync(`${m}/keep/moved`, 1234, 5678);
-  fs.truncateSync(`${m}/keep/big.bin`, (1 << 20) + 17);
-  fs.appendFileSync(`${m}/keep/small.txt`, 'more\n');
-  fs.mkdirSync(`${m}/after`);
-  for (let i = 0; i < 30; i++) fs.writeFileSync(`${m}/after/f${i}`, Buffer.alloc(5000 + i, i));
-  // fsync commits the running transaction to the journal but leaves the
-  // metadata's home blocks dirty in the kernel's cache (sync -f would write
-  // them home too, leaving nothing for a replay to change).
-  for (const f of ['after/f29', 'keep/small.txt', 'keep/big.bin', 'after', 'keep']) {
-    const fd = fs.openSync(`${m}/${f}`, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-}
 
 const KERNEL_CASES = [
   { name: '4 KiB blocks, 64bit', args: ['-b', '4096'], journal: /Journal features:.*journal_64bit.*journal_checksum_v3/ },
@@ -81,13 +43,7 @@ describe.skipIf(!canLoop)('journals written by the kernel', () => {
     const dir = tmp.fresh('kernel');
     const img = await mkfs(path.join(dir, 'live.img'), { size: '64M', args: kc.args });
     const unreplayed = path.join(dir, 'unreplayed.img');
-    const mnt = await mountImage(img);
-    try {
-      await workload(mnt.dir);
-      fs.copyFileSync(img, unreplayed);
-    } finally {
-      await mnt.unmount();
-    }
+    await copyWhileMounted(img, unreplayed, workload);
     const header = await dumpe2fs(unreplayed, ['-h']);
     expect(header).toMatch(/needs_recovery/);
     expect(header).toMatch(kc.journal);
@@ -157,15 +113,11 @@ describe.skipIf(!canLoop)('fast-commit journals written by the kernel', () => {
     const dir = tmp.fresh(name);
     const img = await mkfs(path.join(dir, 'live.img'), { size: '64M', args: ['-b', '4096', '-O', 'fast_commit'] });
     const copy = path.join(dir, 'copy.img');
-    const mnt = await mountImage(img);
-    try {
-      fs.writeFileSync(`${mnt.dir}/a`, 'a\n');
-      await runChecked('sync', ['-f', mnt.dir]);
-      await change(mnt.dir);
-      fs.copyFileSync(img, copy);
-    } finally {
-      await mnt.unmount();
-    }
+    await copyWhileMounted(img, copy, async (m) => {
+      fs.writeFileSync(`${m}/a`, 'a\n');
+      await runChecked('sync', ['-f', m]);
+      await change(m);
+    });
     expect(await dumpe2fs(copy, ['-h'])).toMatch(/needs_recovery/);
     return copy;
   }

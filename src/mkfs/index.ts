@@ -1,0 +1,7 @@
+/**
+ * Making new filesystems: `mkfs` writes one, `computeLayout` says where
+ * everything would go without writing anything.
+ */
+export { mkfs, parseUuid, type MkfsResult } from './mkfs.js';
+export { computeLayout, type Layout } from './layout.js';
+export type { MkfsOptions } from './options.js';
