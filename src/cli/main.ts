@@ -17,7 +17,8 @@ try {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
-    openVolume,
+    // One command at a time: all I/O synchronous, large writes included (see OpenVolumeOptions.syncIoMax).
+    openVolume: (image, options) => openVolume(image, { syncIoMax: Infinity, ...options }),
     nowNs: () => BigInt(Date.now()) * 1_000_000n,
   });
 } catch (e) {

@@ -19,7 +19,7 @@
  * keep the sticky bit, files lose set-ID bits) and the caller's owner, and
  * times are now.
  */
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { FsError, isFsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { TreeWriter } from '../vfs/tree-writer.js';
@@ -27,7 +27,8 @@ import type { Volume } from '../vfs/types.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './format.js';
 import { hostOpsAvailable, readDataRanges, readXattrs, type DataRange } from './host-ops.js';
 import { scanHost, type HostNode } from './host-scan.js';
-import { NO_PROGRESS, type ProgressSink } from './progress.js';
+import { NO_PROGRESS, progressFor, type ProgressSink } from './progress.js';
+import type { CliEnv } from './env.js';
 import type { Reporter } from './report.js';
 
 export interface PopulateOptions {
@@ -63,7 +64,8 @@ export interface CopySource {
   name: Buffer | undefined;
 }
 
-const CHUNK = 4 << 20;
+// 1 MiB: measured faster than 4 MiB for the host read + image write pair (the buffer stays in the CPU caches).
+const CHUNK = 1 << 20;
 
 /** The bytes of an image path below `dirPath`. */
 function imagePath(dirPath: string, names: readonly Buffer[]): Buffer {
@@ -365,4 +367,23 @@ export async function populateFromHost(vol: Volume, dir: string, o: Omit<Populat
   await copyIntoImage(vol, [{ path: Buffer.from(dir), dir: root, dirPath: '/', name: undefined }], {
     ...o, archive: true, recursive: true, umask: 0, owner: { uid: 0, gid: 0 },
   });
+}
+
+/** Fails with ENOTDIR / ENOENT unless `dir` is a host directory. */
+export function checkSourceDir(dir: string): void {
+  if (!statSync(dir).isDirectory()) throw new FsError('ENOTDIR', `${dir} is not a directory`);
+}
+
+/**
+ * `mkfs -d DIR`: opens the new image, copies DIR in with populateFromHost
+ * (a progress bar on a terminal unless `quiet`), and closes it, which
+ * commits everything and leaves the image clean.
+ */
+export async function populateImage(env: CliEnv, image: string, dir: string, report: Reporter, quiet: boolean): Promise<void> {
+  const vol = await env.openVolume(image, { readOnly: false });
+  try {
+    await populateFromHost(vol, dir, { report, image, progress: (bytes, files) => progressFor(env.stdout, bytes, files, quiet) });
+  } finally {
+    await vol.close();
+  }
 }

@@ -124,7 +124,8 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
     .option('-E <extended-options>', 'root_owner=UID:GID, lazy_itable_init=0|1, lazy_journal_init=0|1, hash_seed=UUID', collect)
     .option('-m <percent>', 'percentage of blocks reserved for root (default 5)')
     .option('-f, --force', 'overwrite a file or device that already holds an ext2/3/4 filesystem')
-    .option('-q, --quiet', 'print nothing on success')
+    .option('-d <DIR>', 'copy the contents of host folder DIR in (files, directories, symlinks, hard links, device nodes, fifos, sockets, modes, owners, times, xattrs), as mke2fs -d')
+    .option('-q, --quiet', 'print nothing on success (and show no progress bar)')
     .action(action('mkfs', (img: string, size: string | undefined, o: MkfsCliOptions) => mkfsCommand(env, img, size, o)));
 
   // Errors from commander (unknown option, missing operand) name the command they are about.

@@ -122,7 +122,7 @@ export function mountedOf(volume: Volume): Mounted | undefined {
 export async function openVolume(target: string | BlockDevice, options: OpenVolumeOptions = {}): Promise<Volume> {
   const readOnly = options.readOnly ?? false;
   const owns = typeof target === 'string';
-  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly }) : target;
+  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly, syncIoMax: options.syncIoMax }) : target;
   try {
     if (options.offset !== undefined || options.length !== undefined) {
       device = new OffsetDevice(device, options.offset ?? 0, options.length);
