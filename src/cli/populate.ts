@@ -266,24 +266,17 @@ class Populator {
 
   private async applyXattrs(all: Map<Buffer, Map<string, Buffer>> | undefined): Promise<void> {
     if (all === undefined) return;
-    const p = this.vol.promises as Partial<XattrWriter>;
-    let unsupported = false;
     for (let i = 0; i < this.nodes.length; i++) {
       const attrs = all.get(this.nodes[i].path);
       if (attrs === undefined || attrs.size === 0 || this.made[i] === undefined) continue;
-      if (typeof p.setxattr !== 'function') {
-        unsupported = true;
-        continue;
-      }
       for (const [name, value] of attrs) {
         try {
-          await p.setxattr(this.pathOf(i), name, value, { noFollow: true });
+          await this.vol.promises.setxattr(this.pathOf(i), name, value, { noFollow: true });
         } catch (e) {
           this.fail(i, e);
         }
       }
     }
-    if (unsupported) this.o.report.fail(undefined, 'extended attributes were not copied: this build of ext4kit cannot write them yet', 'ENOTSUP');
   }
 
   /** Directories' modes (set-ID bits included) and times, once nothing more is added below them. */
@@ -300,11 +293,6 @@ class Populator {
       }
     }
   }
-}
-
-/** What `setxattr` looks like on volumes that have it. */
-interface XattrWriter {
-  setxattr(path: Buffer, name: string, value: Buffer, options?: { noFollow?: boolean }): Promise<void>;
 }
 
 /** Nanoseconds since the epoch as ext4 keeps a time. */

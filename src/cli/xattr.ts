@@ -5,25 +5,9 @@
  * the value's bytes as they are; `set` takes VALUE as text, or `0x` + hex,
  * or `0s` + base64 (setfattr's encodings). Symlinks are followed unless -h.
  */
-import { FsError } from '../base/errors.js';
-import type { PathLike, VolumePromises } from '../vfs/types.js';
 import type { CliEnv } from './env.js';
 import { UsageError } from './target.js';
 import { cleanImagePath, forEachTarget, type WriteOptions } from './write-run.js';
-
-/** The attribute calls a volume gains once ext4kit writes xattrs (ext4kit's own names). */
-interface XattrWrites {
-  setxattr(path: PathLike, name: string, value: Buffer, options?: { noFollow?: boolean }): Promise<void>;
-  removexattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<void>;
-}
-
-function writes(p: VolumePromises): XattrWrites {
-  const w = p as Partial<XattrWrites> & VolumePromises;
-  if (typeof w.setxattr !== 'function' || typeof w.removexattr !== 'function') {
-    throw new FsError('ENOTSUP', 'this build of ext4kit cannot change extended attributes yet');
-  }
-  return w as XattrWrites;
-}
 
 /** VALUE as setfattr reads it: `0x` hex, `0s` base64, anything else its UTF-8 text. */
 export function decodeValue(text: string): Buffer {
@@ -61,10 +45,10 @@ export async function xattrCommand(env: CliEnv, action: string, target: string, 
         env.stdout.write(await p.getxattr(path, args[0], { noFollow }));
         return;
       case 'set':
-        await writes(p).setxattr(path, args[0], value!, { noFollow });
+        await p.setxattr(path, args[0], value!, { noFollow });
         return;
       default:
-        await writes(p).removexattr(path, args[0], { noFollow });
+        await p.removexattr(path, args[0], { noFollow });
     }
   }, action === 'set' || action === 'rm');
 }
