@@ -48,7 +48,7 @@ export class Mutex {
   }
 
   unlock(): void {
-    assert(this.held, `${this.lockClass} unlocked while not held`);
+    assert(this.held, () => `${this.lockClass} unlocked while not held`);
     lockReleased(this.lockClass, this);
     const next = this.waiters.shift();
     if (next) next();
@@ -102,14 +102,14 @@ export class RwSemaphore {
   }
 
   unlockShared(): void {
-    assert(this.holders > 0, `${this.lockClass} shared unlock while not read-held`);
+    assert(this.holders > 0, () => `${this.lockClass} shared unlock while not read-held`);
     lockReleased(this.lockClass, this);
     this.holders--;
     if (this.holders === 0) this.handOver();
   }
 
   unlockExclusive(): void {
-    assert(this.holders === -1, `${this.lockClass} exclusive unlock while not write-held`);
+    assert(this.holders === -1, () => `${this.lockClass} exclusive unlock while not write-held`);
     lockReleased(this.lockClass, this);
     this.holders = 0;
     this.handOver();

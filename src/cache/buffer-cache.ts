@@ -167,6 +167,24 @@ export class BufferCache {
     if (!b.pinned && this.entries.peek(b.blockNr) === b) this.entries.delete(b.blockNr);
   }
 
+  /**
+   * Makes `b` the cached instance of its block before it is changed (called
+   * by the journal's getWriteAccess). A caller may hold a buffer across an
+   * await, during which a clean buffer can be evicted: a change made to an
+   * evicted instance would be lost, or worse, fight a second instance read
+   * back from disk. If the block is no longer cached, `b` goes back in; if
+   * a second clean instance was read meanwhile, it holds the same bytes and
+   * `b` replaces it. A second instance that was changed meanwhile means `b`
+   * is stale: that stops the operation.
+   */
+  adopt(b: MetaBuffer): void {
+    const cur = this.entries.peek(b.blockNr);
+    if (cur === b) return;
+    assert(cur === undefined || (!cur.pinned && equalBytes(cur.data, b.data)),
+      () => `block ${b.blockNr} changed through another buffer while a caller held this one`);
+    this.entries.set(b.blockNr, b, this.blockSize);
+  }
+
   /** Drops a block whatever its state: the journal's `forget` for freed metadata. */
   drop(blockNr: number): void {
     this.entries.delete(blockNr);
@@ -198,6 +216,12 @@ export class BufferCache {
       this.loading.delete(blockNr);
     }
   }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** `readDecoded` for a buffer already in hand. */

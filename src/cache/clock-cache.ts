@@ -48,7 +48,9 @@ export class ClockCache<K, V> {
 
   set(key: K, value: V, weight = 1): void {
     this.delete(key);
-    this.slots.set(key, { value, weight, referenced: false });
+    // Born referenced: an entry just loaded survives one sweep, so it is not
+    // evicted before whoever asked for it has used it.
+    this.slots.set(key, { value, weight, referenced: true });
     this.total += weight;
     this.evict();
   }

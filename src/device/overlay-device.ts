@@ -23,8 +23,8 @@ export class OverlayDevice implements BlockDevice {
   ) {
     assert(blockSize > 0 && (blockSize & (blockSize - 1)) === 0, 'overlay block size is a power of two');
     for (const [nr, data] of blocks) {
-      assert(data.length === blockSize, `overlay block ${nr} has ${data.length} bytes, not ${blockSize}`);
-      assert((nr + 1) * blockSize <= inner.size, `overlay block ${nr} lies outside the device`);
+      assert(data.length === blockSize, () => `overlay block ${nr} has ${data.length} bytes, not ${blockSize}`);
+      assert((nr + 1) * blockSize <= inner.size, () => `overlay block ${nr} lies outside the device`);
     }
     this.sorted = [...blocks.keys()].sort((a, b) => a - b);
   }

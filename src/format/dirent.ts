@@ -98,7 +98,7 @@ export function recLenFromDisk(raw: number, blockSize: number): number {
 
 /** Inverse of `recLenFromDisk` (ext4_rec_len_to_disk). */
 export function recLenToDisk(len: number, blockSize: number): number {
-  assert(len <= blockSize && (len & 3) === 0 && blockSize <= 1 << 18, `rec_len ${len} for block size ${blockSize}`);
+  assert(len <= blockSize && (len & 3) === 0 && blockSize <= 1 << 18, () => `rec_len ${len} for block size ${blockSize}`);
   if (blockSize < 65536 || len < 65536) return len;
   if (len === blockSize) return blockSize === 65536 ? EXT4_MAX_REC_LEN : 0;
   return (len & 0xfffc) | ((len >>> 16) & 3);
@@ -213,8 +213,8 @@ export function encodeDirEntry(
   e: Pick<DirEntry, 'inode' | 'recLen' | 'fileType' | 'name'> & { nameLen?: number }, buf: Uint8Array, offset: number,
 ): void {
   const nameLen = e.nameLen ?? e.name.length;
-  assert(nameLen <= EXT4_NAME_LEN && nameLen <= e.name.length, `name length ${nameLen}`);
-  assert(e.recLen >= dirEntrySize(nameLen) && offset + e.recLen <= buf.length, `rec_len ${e.recLen} at ${offset}`);
+  assert(nameLen <= EXT4_NAME_LEN && nameLen <= e.name.length, () => `name length ${nameLen}`);
+  assert(e.recLen >= dirEntrySize(nameLen) && offset + e.recLen <= buf.length, () => `rec_len ${e.recLen} at ${offset}`);
   writeU32LE(buf, offset, e.inode);
   writeU16LE(buf, offset + 4, recLenToDisk(e.recLen, buf.length));
   buf[offset + 6] = nameLen;

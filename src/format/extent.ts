@@ -169,8 +169,8 @@ export function decodeExtentNode(buf: Uint8Array, where: ExtentNodeWhere, maxDep
 export function encodeExtentNode(node: ExtentNode, buf: Uint8Array): void {
   const { header } = node;
   const count = node.kind === 'leaf' ? node.leaves.length : node.indexes.length;
-  assert(header.max >= 1 && header.max <= extentNodeCapacity(buf.length), `eh_max ${header.max} does not fit ${buf.length} bytes`);
-  assert(count <= header.max, `${count} extent entries exceed eh_max ${header.max}`);
+  assert(header.max >= 1 && header.max <= extentNodeCapacity(buf.length), () => `eh_max ${header.max} does not fit ${buf.length} bytes`);
+  assert(count <= header.max, () => `${count} extent entries exceed eh_max ${header.max}`);
   assert((node.kind === 'leaf') === (header.depth === 0), 'extent node kind and depth disagree');
   writeU16LE(buf, 0, EXT4_EXT_MAGIC);
   writeU16LE(buf, 2, count);
@@ -182,7 +182,7 @@ export function encodeExtentNode(node: ExtentNode, buf: Uint8Array): void {
     if (node.kind === 'leaf') {
       const e = node.leaves[i];
       const maxLen = e.unwritten ? EXT_UNWRITTEN_MAX_LEN : EXT_INIT_MAX_LEN;
-      assert(e.len >= 1 && e.len <= maxLen, `extent length ${e.len} out of range`);
+      assert(e.len >= 1 && e.len <= maxLen, () => `extent length ${e.len} out of range`);
       writeU32LE(buf, o, e.lblk);
       writeU16LE(buf, o + 4, e.unwritten ? e.len + EXT_INIT_MAX_LEN : e.len);
       writeU16LE(buf, o + 6, Math.floor(e.pblk / TWO_32));

@@ -267,7 +267,7 @@ export function dxLookup(entries: readonly DxEntry[], hash: number): number {
 }
 
 function encodeEntries(block: Uint8Array, countOffset: number, limit: number, entries: readonly DxEntry[], hasTail: boolean): void {
-  assert(entries.length >= 1 && entries.length <= limit, `${entries.length} dx entries for limit ${limit}`);
+  assert(entries.length >= 1 && entries.length <= limit, () => `${entries.length} dx entries for limit ${limit}`);
   const tail = countOffset + limit * DX_ENTRY_SIZE;
   assert(tail + (hasTail ? DX_TAIL_SIZE : 0) <= block.length, 'dx entries do not fit the block');
   block.fill(0, countOffset, hasTail ? tail + DX_TAIL_SIZE : block.length);

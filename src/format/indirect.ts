@@ -35,8 +35,8 @@ export interface IndirectPath {
  * triple-indirect range.
  */
 export function indirectPath(lblk: number, addrsPerBlock: number): IndirectPath {
-  assert(Number.isInteger(lblk) && lblk >= 0, `bad logical block ${lblk}`);
-  assert(addrsPerBlock >= 1 && Number.isInteger(addrsPerBlock), `bad addresses per block ${addrsPerBlock}`);
+  assert(Number.isInteger(lblk) && lblk >= 0, () => `bad logical block ${lblk}`);
+  assert(addrsPerBlock >= 1 && Number.isInteger(addrsPerBlock), () => `bad addresses per block ${addrsPerBlock}`);
   const a = addrsPerBlock;
   let rest = lblk;
   if (rest < DIRECT_BLOCKS) return { level: 0, offsets: [rest] };
@@ -62,7 +62,7 @@ export function maxBlockMapBlocks(blockSize: number): number {
 
 /** Little-endian u32 array copied out of `bytes` (any alignment, any length multiple of 4). */
 export function readU32Array(bytes: Uint8Array): Uint32Array {
-  assert(bytes.length % 4 === 0, `block map bytes ${bytes.length} not a multiple of 4`);
+  assert(bytes.length % 4 === 0, () => `block map bytes ${bytes.length} not a multiple of 4`);
   const out = new Uint32Array(bytes.length / 4);
   for (let i = 0, o = 0; i < out.length; i++, o += 4) {
     out[i] = (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;

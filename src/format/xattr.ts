@@ -329,7 +329,7 @@ function layOut(buf: Uint8Array, entries: readonly XattrInput[], first: number, 
   let valueEnd = end;
   for (const e of entries) {
     assert(e.name.length <= 255 && !e.name.includes(0), 'bad xattr name');
-    assert(e.nameIndex >= 0 && e.nameIndex <= 255, `bad xattr name index ${e.nameIndex}`);
+    assert(e.nameIndex >= 0 && e.nameIndex <= 255, () => `bad xattr name index ${e.nameIndex}`);
     let valueOffset = 0;
     let size: number;
     let hash: number;

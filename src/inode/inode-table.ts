@@ -21,6 +21,7 @@ export const INODE_CACHE_ENTRIES = 16384;
 
 export class InodeTable {
   private readonly cache: ClockCache<number, Ext4Inode>;
+  private readonly loading = new Map<number, Promise<Ext4Inode>>();
 
   constructor(private readonly fs: Ext4Super, maxEntries = INODE_CACHE_ENTRIES) {
     this.cache = new ClockCache(maxEntries, (inode) => inode.pinned);
@@ -62,12 +63,8 @@ export class InodeTable {
   }
 
   /** Inode `ino`, read and validated. `ino` came from a trusted place or a directory entry. */
-  async get(ino: number): Promise<Ext4Inode> {
-    const hit = this.cache.get(ino);
-    if (hit) return hit;
-    const inode = await this.load(ino, false);
-    this.cache.set(ino, inode);
-    return inode;
+  get(ino: number): Promise<Ext4Inode> {
+    return this.getOrLoad(ino, false);
   }
 
   /**
@@ -75,12 +72,26 @@ export class InodeTable {
    * links (and, on the old list, an i_dtime that is the next orphan), which
    * `get` refuses as "deleted".
    */
-  async getOrphan(ino: number): Promise<Ext4Inode> {
+  getOrphan(ino: number): Promise<Ext4Inode> {
+    return this.getOrLoad(ino, true);
+  }
+
+  /**
+   * Concurrent first reads of one inode share a single load: two in-memory
+   * copies of an inode would each believe their locks and esSeq guard it.
+   */
+  private async getOrLoad(ino: number, orphan: boolean): Promise<Ext4Inode> {
     const hit = this.cache.get(ino);
     if (hit) return hit;
-    const inode = await this.load(ino, true);
-    this.cache.set(ino, inode);
-    return inode;
+    let pending = this.loading.get(ino);
+    if (pending === undefined) {
+      pending = this.load(ino, orphan).then((inode) => {
+        this.cache.set(ino, inode);
+        return inode;
+      }).finally(() => this.loading.delete(ino));
+      this.loading.set(ino, pending);
+    }
+    return pending;
   }
 
   private async load(ino: number, orphan: boolean): Promise<Ext4Inode> {

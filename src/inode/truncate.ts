@@ -45,6 +45,13 @@ export async function zeroBlockTail(ctx: InodeContext, inode: Ext4Inode, from: n
 /**
  * Sets i_size to `size`, freeing the blocks past it when it shrinks. Takes
  * several handles for a large file; `inode` is an orphan in between.
+ *
+ * The bytes past the new end in its last block are zeroed on disk (ext4
+ * keeps them zero, and Linux relies on it when it extends a file), but only
+ * once the new size is committed: zeroing them earlier would destroy
+ * committed data if the machine crashed before the truncate's transaction
+ * reached the log (R5). Growing needs no such wait: the bytes zeroed past
+ * the old end are not part of the file until the new size commits.
  */
 export async function truncateInode(ctx: InodeContext, inode: Ext4Inode, size: number, touchTimes = true): Promise<void> {
   const journal = journalOf(ctx);
@@ -52,9 +59,7 @@ export async function truncateInode(ctx: InodeContext, inode: Ext4Inode, size: n
   const oldSize = inode.size;
   const shrinking = size < oldSize;
   await journal.run(TRUNCATE_START_CREDITS, async (h) => {
-    // Zero the partial block at whichever end is the old data's last block
-    // (data written inside this handle lands before its commit).
-    await zeroBlockTail(ctx, inode, Math.min(size, oldSize));
+    if (!shrinking) await zeroBlockTail(ctx, inode, oldSize);
     if (shrinking) await ctx.orphans.add(h, inode);
     inode.disk.size = size;
     if (touchTimes) {
@@ -65,9 +70,24 @@ export async function truncateInode(ctx: InodeContext, inode: Ext4Inode, size: n
     await ctx.inodes.writeInode(h, inode);
   });
   if (!shrinking) return;
-  await freeBlocksPast(ctx, inode, size);
-  await journal.run(ORPHAN_CREDITS + 1, async (h) => {
-    if (inode.refCount > 0 && inode.disk.linksCount === 0) return; // still an orphan: unlinked and open
+  if (size % ctx.fs.blockSize !== 0) {
+    await journal.commit();
+    await zeroBlockTail(ctx, inode, size);
+  }
+  await finishTruncate(ctx, inode);
+}
+
+/**
+ * The rest of a truncate whose new i_size is recorded (and the inode an
+ * orphan): free the blocks past i_size, then leave the orphan list — unless
+ * the inode has no links and is still open, when it stays an orphan until
+ * it is freed. Also what a writable open runs for a truncate a crash cut
+ * short.
+ */
+export async function finishTruncate(ctx: InodeContext, inode: Ext4Inode): Promise<void> {
+  await freeBlocksPast(ctx, inode, inode.size);
+  await journalOf(ctx).run(ORPHAN_CREDITS + 1, async (h) => {
+    if (inode.refCount > 0 && inode.disk.linksCount === 0) return;
     await ctx.orphans.remove(h, inode);
     await ctx.inodes.writeInode(h, inode);
   });

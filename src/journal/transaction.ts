@@ -255,6 +255,10 @@ export class Journal {
     return true;
   }
 
+  adopt(b: MetaBuffer): void {
+    this.cache.adopt(b);
+  }
+
   handleStopped(h: Handle): void {
     const tx = h.tx;
     tx.handles--;
@@ -345,10 +349,7 @@ export class Journal {
         logged.push({ blockNr: b.blockNr, data: snap });
       }
     } catch (e) {
-      this.abort(e);
-      tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
-      tx.done.complete();
-      throw e;
+      throw this.failCommit(tx, e);
     } finally {
       this.locking = undefined;
       tx.unlocked.complete();
@@ -368,10 +369,7 @@ export class Journal {
         this.cache.trim();
       }
     } catch (e) {
-      this.abort(e);
-      tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
-      tx.done.complete();
-      throw e;
+      throw this.failCommit(tx, e);
     } finally {
       this.committingBlocks = 0;
     }
@@ -379,6 +377,14 @@ export class Journal {
     if (this.log !== undefined && !tx.empty) this.checkpointQueue.push(tx);
     for (const fn of tx.afterCommit) fn();
     tx.done.complete();
+  }
+
+  /** A commit failed: abort the journal, release whoever waits for `tx`, and return the error to rethrow. */
+  private failCommit(tx: Transaction, e: unknown): unknown {
+    this.abort(e);
+    tx.error = e instanceof Error ? e : new Error(`commit failed: ${JSON.stringify(e)}`);
+    tx.done.complete();
+    return e;
   }
 
   private checkNotAborted(): void {
@@ -408,6 +414,7 @@ export class Handle {
   getWriteAccess(b: MetaBuffer): void {
     this.checkOpen();
     this.changed = true;
+    this.journal.adopt(b);
     if (this.journal.joinBuffer(this.tx, b)) this.useCredit(`block ${b.blockNr}`);
   }
 

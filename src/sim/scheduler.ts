@@ -60,21 +60,9 @@ export interface TaskHandle<T> {
   readonly result: Promise<T>;
 }
 
-export interface TimerHandle {
-  cancel(): void;
-}
-
-/**
- * The clock the engine's background work should be written against. A real
- * implementation (Date.now / setTimeout) belongs in the engine; this file
- * supplies the virtual one.
- */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-  /** Runs `fn` once after `ms`, as its own operation (under the simulator: a daemon task). */
-  setTimer(ms: number, fn: () => Promise<void> | void, name?: string): TimerHandle;
-}
+/** The engine's clock (src/base/clock.ts); this file supplies the virtual one. */
+export type { Clock, TimerHandle } from '../base/clock.js';
+import type { Clock, TimerHandle } from '../base/clock.js';
 
 export interface SchedulerOptions {
   /** Stop with an error after this many steps (catches livelock). */

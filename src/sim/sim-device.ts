@@ -84,6 +84,14 @@ export interface PowerCutOptions {
    * keeps each of its sectors with probability 1/2, independently.
    */
   torn?: boolean;
+  /**
+   * The unit a torn write keeps or loses (default 512, a sector). 4096
+   * models a device that writes 4 KiB units atomically (4Kn disks, most
+   * SSDs and NVMe), which ext4 — Linux's included — assumes for its
+   * 1024-byte superblock: a superblock torn across two sectors fails its
+   * checksum and takes e2fsck with a backup superblock to repair.
+   */
+  tornUnit?: number;
 }
 
 interface WriteRec {
@@ -211,16 +219,17 @@ export class SimDevice implements BlockDevice {
     const image = Buffer.from(this.media);
     const report: PowerCutReport = { kept: [], dropped: [], torn: [] };
     const candidates = [...this.unflushed, ...[...this.inflight.values()].sort((a, b) => a.id - b.id)];
+    const unit = opts.tornUnit ?? SECTOR;
     for (const w of candidates) {
-      const first = Math.floor(w.offset / SECTOR);
-      const last = Math.floor((w.offset + w.data.length - 1) / SECTOR);
+      const first = Math.floor(w.offset / unit);
+      const last = Math.floor((w.offset + w.data.length - 1) / unit);
       if (opts.torn && last > first && rng.chance(p)) {
         const sectors: number[] = [];
         for (let s = first; s <= last; s++) {
           if (!rng.chance(0.5)) continue;
           sectors.push(s - first);
-          const lo = Math.max(w.offset, s * SECTOR);
-          const hi = Math.min(w.offset + w.data.length, (s + 1) * SECTOR);
+          const lo = Math.max(w.offset, s * unit);
+          const hi = Math.min(w.offset + w.data.length, (s + 1) * unit);
           image.set(w.data.subarray(lo - w.offset, hi - w.offset), lo);
         }
         report.torn.push({ id: w.id, sectors });

@@ -55,8 +55,11 @@ export interface Creator {
   umask: number;
 }
 
+let processCreator: Creator | undefined;
+
+/** The process's ids (read once) and umask 022. */
 export function defaultCreator(): Creator {
-  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: 0o022 };
+  return (processCreator ??= { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: 0o022 });
 }
 
 /** A path split into the directory that holds its last component and that component's bytes. */
@@ -129,14 +132,19 @@ async function lockInodes(inodes: ReadonlyArray<Ext4Inode | undefined>): Promise
   };
 }
 
-/** Runs a namespace change under the namespace mutex; afterwards no cached walk or listing may be trusted. */
-async function namespaceChange<T>(m: Mounted, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs a namespace change under the namespace mutex. A change that removes
+ * or moves a name (`removesNames`) invalidates cached path walks, which may
+ * lead through it; a new name cannot make any cached walk wrong (failed
+ * walks are not cached).
+ */
+async function namespaceChange<T>(m: Mounted, fn: () => Promise<T>, removesNames = false): Promise<T> {
   journalOf(m);
   return nsLock(m).with(async () => {
     try {
       return await fn();
     } finally {
-      m.pathCache.clear();
+      if (removesNames) m.pathCache.clear();
     }
   });
 }
@@ -180,9 +188,9 @@ export interface NewNode {
  * (Linux: ext4_create / ext4_mkdir / ext4_mknod / ext4_symlink). EEXIST if
  * the name is taken.
  */
-export async function createNode(m: Mounted, p: PathArg | ParentAndName, node: NewNode, who: Creator): Promise<Ext4Inode> {
+export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Creator, parent?: ParentAndName): Promise<Ext4Inode> {
   return namespaceChange(m, async () => {
-    const { dir, name, mustBeDir } = isParentAndName(p) ? p : await lookupParent(m, p, 'create');
+    const { dir, name, mustBeDir } = parent ?? (await lookupParent(m, p, 'create'));
     const type = node.mode & I.S_IFMT;
     if (mustBeDir && type !== I.S_IFDIR) throw new FsError('ENOENT');
     const unlock = await lockInodes([dir]);
@@ -355,7 +363,7 @@ export async function removeNode(m: Mounted, p: PathArg | ParentAndName, expectD
     } finally {
       unlock();
     }
-  });
+  }, true);
 }
 
 /** Whether `dir` is `ancestor` or lies below it (walking '..' up to the root). */
@@ -425,5 +433,5 @@ export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promis
     } finally {
       unlock();
     }
-  });
+  }, true);
 }

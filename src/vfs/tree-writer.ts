@@ -68,7 +68,7 @@ export class TreeWriter {
    * owner again afterwards to override it). EEXIST if the name is taken.
    */
   create(dir: Ext4Inode, name: Uint8Array, spec: NodeSpec): Promise<Ext4Inode> {
-    return createNode(this.m, parentAndName(dir, name), spec, { uid: spec.uid, gid: spec.gid, umask: 0 });
+    return createNode(this.m, name, spec, { uid: spec.uid, gid: spec.gid, umask: 0 }, parentAndName(dir, name));
   }
 
   /** Gives `inode` (not a directory) another name, `name` in `dir`. */

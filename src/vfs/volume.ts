@@ -20,7 +20,7 @@ import { openLogWriter } from './journal-log.js';
 import { realClock, type Clock } from '../base/clock.js';
 import { markCleanUnmount, markMountedWritable, type MountedState } from '../super/mount-state.js';
 import { Orphans } from '../inode/orphan.js';
-import { evictInode, truncateInode } from '../inode/truncate.js';
+import { evictInode, finishTruncate, zeroBlockTail } from '../inode/truncate.js';
 import { INCOMPAT_MMP, INCOMPAT_EA_INODE } from '../format/features.js';
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -179,7 +179,11 @@ async function finishOrphans(m: Mounted): Promise<void> {
     const inode = await m.inodes.getOrphan(ino);
     await inode.rwsem.withExclusive(async () => {
       if (inode.disk.linksCount === 0) await evictInode(m, inode);
-      else await truncateInode(m, inode, inode.size, false);
+      else {
+        // The size is committed: the bytes past it in its last block may be zeroed now.
+        await zeroBlockTail(m, inode, inode.size);
+        await finishTruncate(m, inode);
+      }
     });
   }
   m.orphans.found.length = 0;

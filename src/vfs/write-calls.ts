@@ -66,17 +66,17 @@ export async function openInode(m: Mounted, p: PathArg, flags: number, mode = 0o
   }
   let inode: Ext4Inode;
   if ((flags & O_CREAT) !== 0) {
-    const existing = await resolve(m, p, (flags & O_NOFOLLOW) === 0).catch((e: unknown) => {
-      if (e instanceof FsError && e.code === 'ENOENT') return undefined;
-      throw e;
-    });
-    if (existing !== undefined) {
+    // Walk to the parent once; a missing name is created there, without
+    // walking again (the common case of writeFile on a new path).
+    const parent = await lookupParent(m, p, 'create');
+    const child = await lookupChild(m, parent.dir, parent.name);
+    if (child !== undefined) {
       if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST');
-      inode = existing.inode;
+      inode = child.isSymlink && (flags & O_NOFOLLOW) === 0 ? (await resolve(m, p, true)).inode : child;
     } else {
       const who = creatorOf(m);
       try {
-        inode = await createNode(m, p, { mode: I.S_IFREG | (mode & 0o7777 & ~who.umask) }, who);
+        inode = await createNode(m, p, { mode: I.S_IFREG | (mode & 0o7777 & ~who.umask) }, who, parent);
       } catch (e) {
         // Someone created it between the two looks: open theirs unless O_EXCL.
         if (!(e instanceof FsError && e.code === 'EEXIST') || (flags & O_EXCL) !== 0) throw e;

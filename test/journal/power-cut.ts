@@ -16,7 +16,13 @@ export class CuttingDevice implements BlockDevice {
   /** What a reboot finds, once power was cut. */
   image: Buffer | undefined;
 
-  constructor(private readonly inner: SimDevice, private readonly cutAt: number, private readonly honestFlush = true) {}
+  constructor(
+    private readonly inner: SimDevice,
+    private readonly cutAt: number,
+    private readonly honestFlush = true,
+    /** Granularity of torn writes (SimDevice PowerCutOptions.tornUnit). */
+    private readonly tornUnit = 512,
+  ) {}
 
   get size(): number { return this.inner.size; }
   read(offset: number, length: number): Promise<Buffer> { return this.inner.read(offset, length); }
@@ -36,7 +42,7 @@ export class CuttingDevice implements BlockDevice {
 
   private tick(): void {
     if (++this.requests === this.cutAt) {
-      this.image = this.inner.powerCut({ keepProbability: 0.5, torn: true });
+      this.image = this.inner.powerCut({ keepProbability: 0.5, torn: true, tornUnit: this.tornUnit });
       throw new FsError('EIO', 'power cut', 'write');
     }
   }
