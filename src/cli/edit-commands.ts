@@ -92,23 +92,34 @@ function destFor(src: string, dest: string, destIsDir: boolean): string {
   return destIsDir ? joinPath(dest, baseName(src)) : dest;
 }
 
+/**
+ * Opens DEST's image and says whether DEST is a directory (following a
+ * symlink); undefined, after reporting, when several sources need a
+ * directory and DEST is not one.
+ */
+async function openDest(s: WriteSession, dest: Target, sources: number): Promise<{ vol: Volume; path: string; isDir: boolean } | undefined> {
+  const vol = await s.volume(dest.image);
+  const path = cleanImagePath(dest.path);
+  const isDir = (await statOrUndefined(vol, path, true))?.isDirectory() === true;
+  if (sources > 1 && !isDir) {
+    s.report.fail(dest.label, 'target is not a directory', 'ENOTDIR');
+    return undefined;
+  }
+  return { vol, path, isDir };
+}
+
 /** `mv SRC... DEST` within one image. */
 export async function mvCommand(env: CliEnv, operands: string[], o: WriteOptions): Promise<number> {
   const { sources, dest } = sameImage(operands, 'mv');
   const s = new WriteSession(env, 'mv', o.offset);
   try {
-    const vol = await s.volume(dest.image);
-    const destPath = cleanImagePath(dest.path);
-    const destIsDir = (await statOrUndefined(vol, destPath, true))?.isDirectory() === true;
-    if (sources.length > 1 && !destIsDir) {
-      s.report.fail(dest.label, 'target is not a directory', 'ENOTDIR');
-      return await s.finish();
-    }
+    const d = await openDest(s, dest, sources.length);
+    if (d === undefined) return await s.finish();
     for (const src of sources) {
       const from = cleanImagePath(src.path);
       try {
         if (from === '/') throw new FsError('EBUSY');
-        await vol.promises.rename(from, destFor(from, destPath, destIsDir));
+        await d.vol.promises.rename(from, destFor(from, d.path, d.isDir));
       } catch (e) {
         s.report.error(src.label, e);
       }
@@ -133,18 +144,14 @@ export async function lnCommand(env: CliEnv, operands: string[], o: LnOptions): 
   const hard = o.symbolic === true ? undefined : sameImage(operands, 'ln').sources;
   const s = new WriteSession(env, 'ln', o.offset);
   try {
-    const vol = await s.volume(link.image);
-    const linkPath = cleanImagePath(link.path);
-    const linkIsDir = (await statOrUndefined(vol, linkPath, true))?.isDirectory() === true;
-    if (targets.length > 1 && !linkIsDir) {
-      s.report.fail(link.label, 'target is not a directory', 'ENOTDIR');
-      return await s.finish();
-    }
+    const d = await openDest(s, link, targets.length);
+    if (d === undefined) return await s.finish();
+    const { vol } = d;
     for (const [i, target] of targets.entries()) {
       const label = hard?.[i].label ?? target;
       try {
         const from = hard === undefined ? target : cleanImagePath(hard[i].path);
-        const at = destFor(from, linkPath, linkIsDir);
+        const at = destFor(from, d.path, d.isDir);
         if (o.force === true) {
           const there = await statOrUndefined(vol, at, false);
           if (there?.isDirectory() === true) throw new FsError('EISDIR', `cannot overwrite directory ${link.image}:${at}`);
