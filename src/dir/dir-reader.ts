@@ -21,7 +21,7 @@ import { corrupted } from '../base/errors.js';
 import { parseDirBlock, verifyDirBlock, type DirEntry } from '../format/dirent.js';
 import { decodeDxRoot, decodeDxNode, verifyDxBlock, isDxNodeBlock, dxLookup, type DxEntry } from '../format/htree.js';
 import { dirHash, effectiveHashVersion } from '../format/dirhash.js';
-import { DirCache, nameKey, type CachedEntry } from './dcache.js';
+import { DirCache, nameKey, registerDirCache, type CachedEntry } from './dcache.js';
 
 export interface DirEntryInfo {
   /** Name bytes as stored. */
@@ -45,6 +45,7 @@ export class DirReader {
 
   constructor(private readonly fs: Ext4Super, maxNames = DCACHE_NAMES) {
     this.dcache = new DirCache(maxNames);
+    registerDirCache(fs, this.dcache);
   }
 
   /** Drops what is cached of `dirIno`'s entries (its contents changed). */

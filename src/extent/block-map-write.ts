@@ -23,6 +23,7 @@ import { assert } from '../base/assert.js';
 import { corrupted } from '../base/errors.js';
 import { DIRECT_BLOCKS, IND_SLOT, indirectPath, maxBlockMapBlocks, readU32Array, writeU32Array } from '../format/indirect.js';
 import { addInodeBlocks } from './inode-blocks.js';
+import { METADATA_BLOCKS_PER_FREE_CALL } from './extent-write.js';
 import type { BlockRunResult, FileBlockRequest, WritableMappedInode } from './file-blocks.js';
 
 function slot(block: Uint8Array, i: number): number {
@@ -36,6 +37,12 @@ function setSlot(block: Uint8Array, i: number, v: number): void {
 async function indirectBuffer(fs: Ext4Super, inode: WritableMappedInode, pblk: number): Promise<MetaBuffer> {
   fs.checkBlocks(pblk, 1, 'inode', inode.ino);
   return fs.cache.buffer(pblk);
+}
+
+/** What one call may still free, and whether data blocks are metadata (revoked when freed). */
+interface FreeState {
+  budget: number;
+  metadata: boolean;
 }
 
 /** Where a pointer lives: i_block (buf undefined) or an indirect block. */
@@ -115,10 +122,11 @@ export async function blockMapGetOrAllocate(req: FileBlockRequest, lblk: number,
  * Frees every data block at or past `fromLblk`, and indirect blocks left
  * empty, doing at most `budget` frees; returns whether everything is done.
  */
-export async function blockMapFreeFrom(req: FileBlockRequest, fromLblk: number, budget: number): Promise<boolean> {
+export async function blockMapFreeFrom(req: FileBlockRequest, fromLblk: number, budget: number, metadata: boolean): Promise<boolean> {
   const { fs, inode } = req;
   const apb = fs.blockSize / 4;
-  const state = { budget };
+  // Freed metadata blocks are revoked one by one: count blocks, not runs, against the budget.
+  const state = { budget: metadata ? Math.min(budget, METADATA_BLOCKS_PER_FREE_CALL) : budget, metadata };
   // Direct slots.
   const root = rootArray(inode);
   if (!(await freePointers(req, root, 0, Math.max(0, fromLblk), DIRECT_BLOCKS, state))) return false;
@@ -147,7 +155,7 @@ export async function blockMapFreeFrom(req: FileBlockRequest, fromLblk: number, 
  * Frees the data pointers [from, to) of `arr` in runs; returns false when
  * the budget ran out first.
  */
-async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: number, from: number, to: number, state: { budget: number }): Promise<boolean> {
+async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: number, from: number, to: number, state: FreeState): Promise<boolean> {
   const { fs, h, inode } = req;
   let i = from;
   while (i < to) {
@@ -158,14 +166,14 @@ async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: num
     }
     if (state.budget <= 0) return false;
     let n = 1;
-    while (i + n < to && slot(arr.bytes, i + n) === p + n) n++;
+    while (i + n < to && slot(arr.bytes, i + n) === p + n && (!state.metadata || n < state.budget)) n++;
     fs.checkBlocks(p, n, 'inode', inode.ino);
     if (arr.buf !== undefined) h.getWriteAccess(arr.buf);
     for (let k = 0; k < n; k++) setSlot(arr.bytes, i + k, 0);
     if (arr.buf !== undefined) h.dirtyMetadata(arr.buf);
-    await allocatorsOf(fs).blocks.free(h, p, n, false);
+    await allocatorsOf(fs).blocks.free(h, p, n, state.metadata);
     addInodeBlocks(fs, inode, -n);
-    state.budget--;
+    state.budget -= state.metadata ? n : 1;
     i += n;
   }
   return true;
@@ -177,7 +185,7 @@ async function freePointers(req: FileBlockRequest, arr: PointerArray, _base: num
  * the block is now empty (the caller frees it), or undefined when the
  * budget ran out.
  */
-async function freeSubtree(req: FileBlockRequest, pblk: number, level: number, base: number, from: number, state: { budget: number }): Promise<boolean | undefined> {
+async function freeSubtree(req: FileBlockRequest, pblk: number, level: number, base: number, from: number, state: FreeState): Promise<boolean | undefined> {
   const { fs, h, inode } = req;
   assert(level >= 1 && level <= 3, 'indirect level');
   const apb = fs.blockSize / 4;

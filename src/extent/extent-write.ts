@@ -182,15 +182,27 @@ async function growDepth(c: ExtentChange, path: ExtentPath): Promise<void> {
 }
 
 /**
- * Removes the mapping of [start, end), freeing the data blocks when
- * `freeData` (not when the caller re-inserts the same blocks, e.g. to mark
- * them written), touching at most `maxExtents` extents; returns whether the
- * whole range is done (the caller repeats with a new handle otherwise,
- * which bounds each handle's credits).
+ * What removing a mapping does with its blocks: keep them (the caller
+ * re-inserts them, e.g. marked written), free them as file data, or free
+ * them as metadata — directory and symlink blocks, which went through the
+ * journal and must be revoked (Linux: EXT4_FREE_BLOCKS_METADATA | FORGET).
  */
-export async function removeExtents(c: ExtentChange, start: number, end: number, freeData: boolean, maxExtents: number): Promise<boolean> {
+export type FreeMode = 'keep' | 'data' | 'metadata';
+
+/** Metadata blocks one call may free: each costs a revoke record, so a journal credit. */
+export const METADATA_BLOCKS_PER_FREE_CALL = 64;
+
+/**
+ * Removes the mapping of [start, end), freeing its blocks as `mode` says,
+ * touching at most `maxExtents` extents (and freeing at most
+ * METADATA_BLOCKS_PER_FREE_CALL metadata blocks); returns whether the whole
+ * range is done (the caller repeats with a new handle otherwise, which
+ * bounds each handle's credits).
+ */
+export async function removeExtents(c: ExtentChange, start: number, end: number, mode: FreeMode, maxExtents: number): Promise<boolean> {
   const blocks = allocatorsOf(c.fs).blocks;
   let budget = maxExtents;
+  let metaBudget = METADATA_BLOCKS_PER_FREE_CALL;
   while (end > start) {
     if (budget <= 0) return false;
     const path = await findExtentPath(c.fs, c.inode, end - 1);
@@ -205,8 +217,12 @@ export async function removeExtents(c: ExtentChange, start: number, end: number,
       const e = leaf.leaves[i];
       const eEnd = e.lblk + e.len;
       if (eEnd <= start) break;
-      const from = Math.max(start, e.lblk);
       const to = Math.min(end, eEnd);
+      let from = Math.max(start, e.lblk);
+      if (mode === 'metadata' && to - from > metaBudget) {
+        from = to - metaBudget;
+        budget = 1;
+      }
       const freePblk = e.pblk + (from - e.lblk);
       if (from > e.lblk && to < eEnd) {
         // A hole inside one extent: the head stays, the tail is re-inserted below.
@@ -221,9 +237,10 @@ export async function removeExtents(c: ExtentChange, start: number, end: number,
       } else {
         leaf.leaves.splice(i, 1);
       }
-      if (freeData) {
-        await blocks.free(c.h, freePblk, to - from, false);
+      if (mode !== 'keep') {
+        await blocks.free(c.h, freePblk, to - from, mode === 'metadata');
         addInodeBlocks(c.fs, c.inode, -(to - from));
+        if (mode === 'metadata') metaBudget -= to - from;
       }
       changed = true;
       budget--;

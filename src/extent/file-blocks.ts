@@ -24,12 +24,13 @@ import { allocatorsOf } from '../alloc/allocators.js';
 import { mapExtentTree } from './extent-tree.js';
 import { mapBlocks } from './map-blocks.js';
 import { blockMapFreeFrom, blockMapGetOrAllocate } from './block-map-write.js';
-import { insertExtent, removeExtents, maxExtentLen, treeDepth } from './extent-write.js';
+import { insertExtent, removeExtents, maxExtentLen, treeDepth, METADATA_BLOCKS_PER_FREE_CALL, type FreeMode } from './extent-write.js';
+import { S_IFDIR, S_IFLNK, S_IFMT } from '../format/inode.js';
 import { addInodeBlocks } from './inode-blocks.js';
 
 /** The i_blocks-related part of an inode the block layer maintains. */
 export interface WritableMappedInode extends MappedInode {
-  readonly disk: { block: Uint8Array; blocks: number; flags: number; size: number };
+  readonly disk: { block: Uint8Array; blocks: number; flags: number; size: number; readonly mode: number };
   esSeq: number;
 }
 
@@ -116,10 +117,16 @@ export async function getOrAllocateBlocks(
  */
 export async function convertToWritten(req: FileBlockRequest, lblk: number, len: number, pblk: number): Promise<void> {
   requireExtents(req.inode, 'unwritten extent conversion');
-  const done = await removeExtents(req, lblk, lblk + len, false, 1);
+  const done = await removeExtents(req, lblk, lblk + len, 'keep', 1);
   assert(done, 'converting a range inside one extent touches one extent');
   await insertExtent(req, { lblk, len, pblk, unwritten: false });
   bumpEsSeq(req.fs, req.inode);
+}
+
+/** Directory and symlink blocks are metadata (journaled when written): freeing them revokes them. */
+function freeModeOf(inode: WritableMappedInode): FreeMode {
+  const type = inode.disk.mode & S_IFMT;
+  return type === S_IFDIR || type === S_IFLNK ? 'metadata' : 'data';
 }
 
 /** Extents one call of `freeBlocksFrom` / `freeBlockRange` processes (bounds its journal credits). */
@@ -133,7 +140,7 @@ export const EXTENTS_PER_FREE_CALL = 16;
  */
 export async function freeBlocksFrom(req: FileBlockRequest, fromLblk: number): Promise<boolean> {
   if (!req.inode.usesExtents) {
-    const done = await blockMapFreeFrom(req, fromLblk, EXTENTS_PER_FREE_CALL);
+    const done = await blockMapFreeFrom(req, fromLblk, EXTENTS_PER_FREE_CALL, freeModeOf(req.inode) === 'metadata');
     bumpEsSeq(req.fs, req.inode);
     return done;
   }
@@ -143,7 +150,7 @@ export async function freeBlocksFrom(req: FileBlockRequest, fromLblk: number): P
 /** Frees the blocks mapped in [lblk, lblk+len) (punch hole); bounded like `freeBlocksFrom`. */
 export async function freeBlockRange(req: FileBlockRequest, lblk: number, len: number): Promise<boolean> {
   requireExtents(req.inode, 'punching a hole');
-  const done = await removeExtents(req, lblk, Math.min(MAX_LBLK, lblk + len), true, EXTENTS_PER_FREE_CALL);
+  const done = await removeExtents(req, lblk, Math.min(MAX_LBLK, lblk + len), freeModeOf(req.inode), EXTENTS_PER_FREE_CALL);
   bumpEsSeq(req.fs, req.inode);
   return done;
 }
@@ -161,7 +168,7 @@ export function maxNewMetadataBlocks(fs: Ext4Super, inode: WritableMappedInode):
  * extent freed, the superblock and the inode.
  */
 export function blockChangeCredits(fs: Ext4Super, inode: WritableMappedInode): number {
-  const tree = 2 * ((inode.usesExtents ? treeDepth(inode) : 1) + 2) + 1;
+  const tree = 2 * ((inode.usesExtents ? treeDepth(inode) : 1) + 2) + 1 + (freeModeOf(inode) === 'metadata' ? METADATA_BLOCKS_PER_FREE_CALL : 0);
   const groups = 2 * (EXTENTS_PER_FREE_CALL + treeDepth(inode) + 3);
   void fs;
   return tree + groups + 2 + maxNewMetadataBlocks(fs, inode);

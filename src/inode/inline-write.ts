@@ -193,7 +193,7 @@ export async function truncateInline(fs: Ext4Super, h: Handle, inode: Ext4Inode,
 export function freshExtentTree(inode: Ext4Inode, block = emptyExtentRoot()): WritableMappedInode {
   return {
     ino: inode.ino, csumSeed: inode.csumSeed, usesExtents: true, extentRootCache: undefined, esSeq: inode.esSeq,
-    disk: { block, blocks: inode.disk.blocks, flags: (inode.disk.flags & ~EXT4_INLINE_DATA_FL) | EXT4_EXTENTS_FL, size: inode.disk.size },
+    disk: { block, blocks: inode.disk.blocks, flags: (inode.disk.flags & ~EXT4_INLINE_DATA_FL) | EXT4_EXTENTS_FL, size: inode.disk.size, mode: inode.disk.mode },
   };
 }
 

@@ -33,7 +33,9 @@ import * as I from '../format/inode.js';
 import { EXT4_NAME_LEN } from '../format/dirent.js';
 import { resolve, type PathArg } from './namei.js';
 import { fileTypeFromMode } from './dirent.js';
-import { addEntry, deleteEntry, dirInsertCredits, initDirBlocks, isEmptyDir, maxDirInsertBlocks, replaceEntry, setDotDot } from './dir-ops.js';
+import {
+  addEntry, checkAddEntry, deleteEntry, dirInsertCredits, initDirBlocks, isEmptyDir, maxDirInsertBlocks, replaceEntry, setDotDot,
+} from '../dir/dir-write.js';
 
 /** i_links_count limit (Linux: EXT4_LINK_MAX). */
 export const EXT4_LINK_MAX = 65000;
@@ -198,6 +200,9 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
       if (dir.disk.linksCount === 0) throw new FsError('ENOENT');
       if ((await m.dirs.lookupBytes(dir, name)) !== undefined) throw new FsError('EEXIST');
       if (type === I.S_IFDIR) checkDirCanGrow(dir);
+      // The handle allocates the inode before the entry goes in: whatever
+      // the insert could refuse (a full index) must be known before.
+      await checkAddEntry(m.fs, dir, name);
       const fs = m.fs;
       const bs = fs.blockSize;
       const isSymlink = type === I.S_IFLNK;
@@ -243,7 +248,6 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
           touchDir(m, dir);
           await m.inodes.writeInode(h, inode);
           await m.inodes.writeInode(h, dir);
-          m.dirs.forget(dir.ino);
           return inode;
         });
       } finally {
@@ -310,7 +314,6 @@ export async function linkNode(m: Mounted, existing: PathArg | Ext4Inode, p: Pat
           touchDir(m, dir);
           await m.inodes.writeInode(h, inode);
           await m.inodes.writeInode(h, dir);
-          m.dirs.forget(dir.ino);
         });
       } finally {
         r.release();
@@ -350,14 +353,13 @@ export async function removeNode(m: Mounted, p: PathArg | ParentAndName, expectD
     if (expectDir && victim.ino === 2) throw new FsError('EBUSY');
     const unlock = await lockInodes([dir, victim]);
     try {
-      if (expectDir && !(await isEmptyDir(m.fs, victim, (d) => m.dirs.list(d)))) throw new FsError('ENOTEMPTY');
+      if (expectDir && !(await isEmptyDir(m.fs, victim))) throw new FsError('ENOTEMPTY');
       await journalOf(m).run(8 + ORPHAN_CREDITS, async (h) => {
         await deleteEntry(m.fs, h, dir, name);
         if (expectDir) decDirLinks(dir);
         touchDir(m, dir);
         await dropLink(m, h, victim, expectDir);
         await m.inodes.writeInode(h, dir);
-        m.dirs.forget(dir.ino);
       });
       await reapIfUnused(m, victim);
     } finally {
@@ -398,7 +400,7 @@ export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promis
     const crossDir = src.dir.ino !== dst.dir.ino;
     const unlock = await lockInodes([src.dir, dst.dir, moving, victim]);
     try {
-      if (victim?.isDir === true && !(await isEmptyDir(m.fs, victim, (d) => m.dirs.list(d)))) throw new FsError('ENOTEMPTY');
+      if (victim?.isDir === true && !(await isEmptyDir(m.fs, victim))) throw new FsError('ENOTEMPTY');
       if (moving.isDir && crossDir && victim === undefined) checkDirCanGrow(dst.dir);
       const r = await reserveForInsert(m, dst.dir, 0);
       try {
@@ -414,7 +416,9 @@ export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promis
             if (victim === undefined) incDirLinks(dst.dir);
           }
           if (victim !== undefined) {
-            if (victim.isDir) decDirLinks(dst.dir);
+            // A directory replaced by one moved in from elsewhere leaves
+            // dst's subdirectory count as it was (Linux: ext4_rename).
+            if (victim.isDir && !crossDir) decDirLinks(dst.dir);
             await dropLink(m, h, victim, victim.isDir);
           }
           moving.disk.ctime = nowTimestamp(m);
@@ -423,8 +427,6 @@ export async function renameNode(m: Mounted, from: PathArg, to: PathArg): Promis
           await m.inodes.writeInode(h, moving);
           await m.inodes.writeInode(h, src.dir);
           if (crossDir) await m.inodes.writeInode(h, dst.dir);
-          m.dirs.forget(src.dir.ino);
-          m.dirs.forget(dst.dir.ino);
         });
       } finally {
         r.release();

@@ -405,7 +405,7 @@ export function parseHtree(text: string): HtreeDump {
     let checksum: number | undefined;
     if (cm) { checksum = parseInt(cm[1], 16); i++; }
     const entries: Array<{ hash: number; block: number }> = [];
-    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+), block (\d+)/.exec(lines[i])); i++) {
+    for (let m; i < lines.length && (m = /^Entry #\d+: Hash 0x([0-9a-f]+)(?: \(\*\*\))?, block (\d+)/.exec(lines[i])); i++) {
       entries.push({ hash: parseInt(m[1], 16), block: Number(m[2]) });
     }
     return { count, limit, checksum, entries };
@@ -416,7 +416,7 @@ export function parseHtree(text: string): HtreeDump {
   let current: number | undefined;
   for (; i < lines.length; i++) {
     const line = lines[i];
-    let m = /^Entry #\d+: Hash 0x[0-9a-f]+, block (\d+)/.exec(line);
+    let m = /^Entry #\d+: Hash 0x[0-9a-f]+(?: \(\*\*\))?, block (\d+)/.exec(line);
     if (m) { current = Number(m[1]); continue; }
     if (/^Number of entries \(count\)/.test(line) && current !== undefined) {
       const blk = current;
@@ -431,13 +431,15 @@ export function parseHtree(text: string): HtreeDump {
       leaves.set(Number(m[1]), leaf);
       for (i++; i < lines.length; i++) {
         const l = lines[i];
-        const cs = /leaf block checksum: 0x([0-9a-f]+)/.exec(l);
-        if (cs) { leaf.checksum = parseInt(cs[1], 16); break; }
         if (/^(Entry #|Reading directory block|-----)/.test(l)) { i--; break; }
-        const re = /(\d+) 0x([0-9a-f]+)-([0-9a-f]+) \((\d+)\) (\S+)/g;
-        for (let e = re.exec(l); e; e = re.exec(l)) {
+        // The checksum follows the block's last entry on the same line.
+        const cs = /leaf block checksum: 0x([0-9a-f]+)/.exec(l);
+        const body = cs ? l.slice(0, cs.index) : l;
+        const re = /(\d+) 0x([0-9a-f]+)-([0-9a-f]+) \((\d+)\) ([^ \t\n]+)/g;
+        for (let e = re.exec(body); e; e = re.exec(body)) {
           leaf.entries.push({ inode: Number(e[1]), hash: parseInt(e[2], 16), minorHash: parseInt(e[3], 16), recLen: Number(e[4]), name: e[5] });
         }
+        if (cs) { leaf.checksum = parseInt(cs[1], 16); break; }
       }
     }
   }
