@@ -202,13 +202,13 @@ describe('special inputs', () => {
   });
 
   it('errors name the operand, say what happened, and give the code; the exit status is 1', async () => {
-    const img = await freshImage([], '16M');
+    const img = await freshImage([], '64M');
     const r = await cli('cp', tmp.file('does-not-exist'), `${img}:/x`);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ext4kit: cp: ${tmp.file('does-not-exist')}: no such file or directory (ENOENT)\n`);
-    const full = await freshImage([], '16M');
+    const full = await freshImage([], '64M');
     const big = tmp.file('big-for-small');
-    fs.writeFileSync(big, Buffer.alloc(20 << 20, 1));
+    fs.writeFileSync(big, Buffer.alloc(80 << 20, 1));
     const r2 = await cli('cp', big, `${full}:/big`);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(new RegExp(`^ext4kit: cp: ${full.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:/big: no space left on device \\(ENOSPC\\)\n$`));

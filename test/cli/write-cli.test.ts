@@ -103,7 +103,7 @@ describe('a sequence of namespace changes gives the tree GNU tools give', () => 
   }, 120_000);
 
   it('failing steps fail as GNU\'s do, with one line naming IMG:PATH, the message and the code', async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     const host = tmp.fresh('err-host');
     await sh('mkdir a && touch a/f', host);
     await ours(img, 'mkdir @/a');
@@ -136,7 +136,7 @@ describe('a sequence of namespace changes gives the tree GNU tools give', () => 
   }, 120_000);
 
   it('rm refuses the root, and -f ignores what is missing', async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     const r = await ours(img, 'rm -r @/');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("it is dangerous to operate recursively on '/'");
@@ -148,7 +148,7 @@ describe('a sequence of namespace changes gives the tree GNU tools give', () => 
 describe('chmod modes are GNU chmod\'s', () => {
   const modes = ['755', '0', '4755', '1777', 'u+x', 'go-w', 'a=rX', 'u=g', 'o=u', '+t', 'u+s,g+s', 'g-s', '-x', '+w', '=r', 'ug=rw,o-rwx', 'a+X', 'u-r,+X', '00755', '2750', 'o+t,u=rwxs'];
   it(`${modes.length} mode strings on a file and a directory (umask ${UMASK}, set-ID bits on both to start)`, async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     const host = tmp.fresh('chmod-host');
     const names = modes.map((_, i) => [`f${i}`, `d${i}`]).flat();
     await sh(`touch ${modes.map((_, i) => `f${i}`).join(' ')} && mkdir ${modes.map((_, i) => `d${i}`).join(' ')} && chmod 6644 f* && chmod 6754 d*`, host);
@@ -172,7 +172,7 @@ describe('chmod modes are GNU chmod\'s', () => {
 
 describe('truncate and touch give GNU\'s sizes and times', () => {
   it('truncate -s with every prefix and suffix kind', async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     const host = tmp.fresh('trunc-host');
     const specs = ['10K', '+5', '-3', '<100', '>100000', '/4096', '%4096', '1KB', '0', '3M'];
     for (const [i, spec] of specs.entries()) {
@@ -189,7 +189,7 @@ describe('truncate and touch give GNU\'s sizes and times', () => {
   });
 
   it('touch -d / -t / -a / -m set the times GNU touch sets, to the nanosecond', async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     const host = tmp.fresh('touch-host');
     const cases = [
       '-d @1234567890.123456789', '-d @-86400.5', '-d "2001-02-03 04:05:06.987654321"', '-d 2001-02-03T04:05:06Z',
@@ -214,7 +214,7 @@ describe('truncate and touch give GNU\'s sizes and times', () => {
 
 describe('chown', () => {
   it.skipIf(!loopOk)(`numeric owners, UID: with the login group, :GID, -h on a symlink, -R; the kernel sees them${loopOk ? '' : ` (${loopSkip})`}`, async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     for (const line of ['mkdir -p @/d/e', 'touch @/d/e/f @/g', 'ln -s g @/s', 'chown 1234:5678 @/g', 'chown 0: @/g', 'chown :42 @/d/e/f',
       'chown -h 77:88 @/s', 'chown -R 99:100 @/d', 'chown 4000000000:4000000001 @/d/e/f']) {
       const r = await ours(img, line);
@@ -231,7 +231,7 @@ describe('chown', () => {
   });
 
   it('an unknown user name fails without changing anything', async () => {
-    const img = await image('16M');
+    const img = await image('64M');
     await ours(img, 'touch @/f');
     const r = await ours(img, 'chown no-such-user-here @/f');
     expect(r.code).toBe(1);
@@ -246,7 +246,7 @@ describe('xattr', () => {
     fs.writeFileSync(join(src, 'f'), 'x');
     const set = await runCommand('setfattr', ['-n', 'user.comment', '-v', 'hello there', join(src, 'f')]);
     if (set.code !== 0) throw new Error(`setfattr failed (the test folder's filesystem must keep user xattrs): ${set.stderr}`);
-    const img = await mkfs(tmp.file('xattr.img'), { size: '16M', root: src });
+    const img = await mkfs(tmp.file('xattr.img'), { size: '64M', root: src });
     const ls = await ours(img, 'xattr ls @/f');
     expect([ls.code, ls.stdout, ls.stderr]).toEqual([0, 'user.comment\n', '']);
     const get = await ours(img, 'xattr get @/f user.comment');
