@@ -213,5 +213,17 @@ describe('special inputs', () => {
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(new RegExp(`^ext4kit: cp: ${full.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:/big: no space left on device \\(ENOSPC\\)\n$`));
     await expectFsckClean(full);
+    // Out of inodes: each file that does not fit is reported, the rest is copied, the image stays consistent.
+    const few = await freshImage(['-N', '32'], '64M');
+    const many = tmp.sub('many-files');
+    for (let i = 0; i < 80; i++) fs.writeFileSync(join(many, `f${String(i).padStart(2, '0')}`), `${i}\n`);
+    const r3 = await cli('cp', '-r', many, `${few}:/`);
+    expect(r3.code).toBe(1);
+    const lines = r3.stderr.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatch(/^ext4kit: cp: .*:\/many-files\/f\d\d: no space left on device \(ENOSPC\)$/);
+    await expectFsckClean(few);
+    const listed = (await debugfs(few, 'ls -l /many-files')).split('\n').filter((l) => / f\d\d\s*$/.test(l));
+    expect(listed.length + lines.length).toBe(80);
   });
 });

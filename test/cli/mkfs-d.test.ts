@@ -74,3 +74,24 @@ describe('mkfs -d TREE', () => {
     expect(fs.existsSync(img)).toBe(false);
   });
 });
+
+describe('mkfs -d of the full-size tree (a 5,000-name directory, a 5 GiB sparse file, thousands of entries)', () => {
+  it(`the big directory is hashed (htree), e2fsck is clean, and the kernel sees the tree${loopOk ? '' : ` (kernel part skipped: ${loopSkip})`}`, async () => {
+    const full = await generateTree(tmp.file('full'), { seed: 5, scale: 'full' });
+    const img = tmp.file('full.img');
+    await restoreTimes(full);
+    const r = await cli('mkfs', '-q', '-d', full.root, img, '2G');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    await expectFsckClean(img);
+    expect(await debugfs(img, `htree /${full.htreeDir}`)).toMatch(/Root node dump:/);
+    const sparse = await debugfs(img, `stat /${full.sparseFile!}`);
+    expect(Number(/Blockcount: (\d+)/.exec(sparse)![1]) * 512).toBeLessThan(64 << 20);
+    if (loopOk) {
+      await restoreTimes(full);
+      await withMountedImage(img, { readOnly: true }, async (mnt) => {
+        await expectSameTree(full.root, mnt.dir, { times: 'ns', owners: true, xattrs: true });
+      });
+    }
+  }, 600_000);
+});

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectSameTree } from '../helpers/compare-tree.js';
-import { debugfs, debugfsBatch } from '../helpers/debugfs.js';
+import { debugfs, debugfsBatch, dumpe2fs } from '../helpers/debugfs.js';
 import { expectFsckClean } from '../helpers/fsck.js';
 import { embedInDisk, mkfs } from '../helpers/images.js';
 import { canLoopMount, describeLoopSkip, withMountedImage } from '../helpers/loop.js';
@@ -92,6 +92,10 @@ describe('a sequence of namespace changes gives the tree GNU tools give', () => 
       expect(e.stderr).toBe('');
     }
     await expectFsckClean(img);
+    // Every command closed the image: clean, nothing left to recover.
+    const header = await dumpe2fs(img, ['-h']);
+    expect(header).toMatch(/^Filesystem state: +clean$/m);
+    expect(header).not.toMatch(/needs_recovery/);
     // debugfs's view of the modes, file by file.
     const paths = ['a', 'a/b', 'm', 'm2', 'a/big', 'hard', 'a/b/f', 'a/d2/inside'];
     expect(await modesOf(img, paths.map((p) => `/${p}`))).toEqual(paths.map((p) => fs.statSync(join(host, p)).mode & 0o7777));
