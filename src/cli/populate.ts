@@ -99,18 +99,19 @@ class Populator {
     this.made = new Array<Ext4Inode | undefined>(nodes.length);
   }
 
-  /** `IMG:PATH` of node `i`. */
-  label(i: number): string {
+  /** The image path of node `i`, as bytes (names that are not UTF-8 stay exact). */
+  private pathOf(i: number): Buffer {
     const names: Buffer[] = [];
     let k = i;
     for (; this.nodes[k].parent >= 0; k = this.nodes[k].parent) names.push(this.nodes[k].name);
     const src = this.sources[this.nodes[k].top];
     if (src.name !== undefined) names.push(src.name);
-    return imagePath(src.dirPath, names.reverse()).toString('utf8');
+    return imagePath(src.dirPath, names.reverse());
   }
 
-  private pathOf(i: number): Buffer {
-    return Buffer.from(this.label(i), 'utf8');
+  /** The PATH of `IMG:PATH` for node `i`, for messages. */
+  private label(i: number): string {
+    return this.pathOf(i).toString('utf8');
   }
 
   /** Reports node `i`'s failure against the image path, or the host path when the host refused. */
