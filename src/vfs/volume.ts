@@ -109,7 +109,7 @@ class Ext4Volume implements Volume {
 /**
  * The mounted filesystem behind a volume this module opened, or undefined for
  * any other `Volume` (a stand-in, a wrapper). Internal: it lets tools inside
- * the package (vfs/tree-writer.ts) reach the engine without the path layer.
+ * the package (vfs/tree-reader.ts) reach the engine without the path layer.
  */
 export function mountedOf(volume: Volume): Mounted | undefined {
   return volume instanceof Ext4Volume ? volume.mounted : undefined;
