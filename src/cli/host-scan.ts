@@ -13,6 +13,49 @@
 import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
 import { S_IFDIR, S_IFMT, S_IFREG } from './format.js';
 
+/** A time as ext4 keeps it: seconds (negative before 1970) and nanoseconds. */
+export interface NsTime { sec: number; nsec: number }
+
+/**
+ * What the copy needs of an lstat, as plain numbers. The scan keeps one per
+ * entry for the whole copy; a BigIntStats holds some twenty BigInts, and
+ * tens of thousands of those kept alive cost the garbage collector more
+ * than the conversion does.
+ */
+export interface HostStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** st_blocks, 512-byte units. */
+  blocks: number;
+  nlink: number;
+  rdev: number;
+  /** `dev:ino`, the host inode's identity (hard links). */
+  id: string;
+  atime: NsTime;
+  mtime: NsTime;
+}
+
+const NS = 1_000_000_000n;
+
+function nsTime(ns: bigint): NsTime {
+  let sec = ns / NS;
+  let nsec = ns - sec * NS;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += NS;
+  }
+  return { sec: Number(sec), nsec: Number(nsec) };
+}
+
+function hostStat(st: BigIntStats): HostStat {
+  return {
+    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), blocks: Number(st.blocks),
+    nlink: Number(st.nlink), rdev: Number(st.rdev), id: `${st.dev}:${st.ino}`, atime: nsTime(st.atimeNs), mtime: nsTime(st.mtimeNs),
+  };
+}
+
 /** One thing to copy, in walk order: every directory comes before what it holds. */
 export interface HostNode {
   /** Host path, as bytes. */
@@ -23,7 +66,7 @@ export interface HostNode {
   parent: number;
   /** Which top-level source it belongs to. */
   top: number;
-  st: BigIntStats;
+  st: HostStat;
 }
 
 export interface ScanOptions {
@@ -58,9 +101,9 @@ export function scanHost(sources: readonly Buffer[], names: readonly Buffer[], o
   const out: ScanResult = { nodes: [], errors: [], files: 0, bytes: 0 };
   const add = (node: HostNode): number => {
     out.nodes.push(node);
-    if ((Number(node.st.mode) & S_IFMT) === S_IFREG) {
+    if ((node.st.mode & S_IFMT) === S_IFREG) {
       out.files++;
-      out.bytes += Number(node.st.size);
+      out.bytes += node.st.size;
     }
     return out.nodes.length - 1;
   };
@@ -72,7 +115,7 @@ export function scanHost(sources: readonly Buffer[], names: readonly Buffer[], o
       out.errors.push({ path, error });
       continue;
     }
-    const index = add({ path, name: names[top], parent: -1, top, st });
+    const index = add({ path, name: names[top], parent: -1, top, st: hostStat(st) });
     if (opts.recursive && (Number(st.mode) & S_IFMT) === S_IFDIR) walk(out, index, add);
   }
   return out;
@@ -101,7 +144,7 @@ function walk(out: ScanResult, root: number, add: (n: HostNode) => number): void
         out.errors.push({ path, error });
         continue;
       }
-      const i = add({ path, name, parent: dirIndex, top: dir.top, st });
+      const i = add({ path, name, parent: dirIndex, top: dir.top, st: hostStat(st) });
       if ((Number(st.mode) & S_IFMT) === S_IFDIR) subdirs.push(i);
     }
     // Reversed onto the stack, so subdirectories are walked in listing order.

@@ -146,7 +146,7 @@ class Populator {
 
   /** Mode bits a new entry gets. */
   private permOf(node: HostNode): number {
-    const mode = Number(node.st.mode);
+    const mode = node.st.mode;
     if (this.o.archive) return mode & 0o7777;
     const type = mode & S_IFMT;
     if (type === S_IFLNK) return 0o777;
@@ -154,11 +154,11 @@ class Populator {
   }
 
   private ownerOf(node: HostNode): { uid: number; gid: number } {
-    return this.o.archive ? { uid: Number(node.st.uid), gid: Number(node.st.gid) } : this.o.owner;
+    return this.o.archive ? { uid: node.st.uid, gid: node.st.gid } : this.o.owner;
   }
 
   private async copyNode(i: number, node: HostNode, dir: Ext4Inode, ranges: Promise<Map<Buffer, DataRange[]> | undefined>): Promise<Ext4Inode | undefined> {
-    const type = Number(node.st.mode) & S_IFMT;
+    const type = node.st.mode & S_IFMT;
     const top = node.parent < 0 ? this.sources[node.top] : undefined;
     if (top !== undefined && type === S_IFDIR && !this.o.recursive) {
       this.o.report.fail(node.path.toString('utf8'), '-r not specified; omitting directory', 'EISDIR');
@@ -188,14 +188,14 @@ class Populator {
       this.o.report.fail(`${this.o.image}:${this.label(i)}`, 'cannot overwrite directory with non-directory', 'EISDIR');
       return undefined;
     }
-    const linkKey = this.o.archive && node.st.nlink > 1n ? `${node.st.dev}:${node.st.ino}` : undefined;
+    const linkKey = this.o.archive && node.st.nlink > 1 ? node.st.id : undefined;
     const first = linkKey === undefined ? undefined : this.links.get(linkKey);
     if (first !== undefined) {
       if (existing?.ino === first.ino) return first;
       if (existing !== undefined) await this.w.remove(dir, name, false);
       await this.w.link(first, dir, name);
       if (type === S_IFREG) {
-        this.progress.bytes(Number(node.st.size));
+        this.progress.bytes(node.st.size);
         this.progress.file();
       }
       return first;
@@ -209,31 +209,30 @@ class Populator {
     } else {
       if (existing !== undefined) await this.w.remove(dir, name, false);
       inode = await this.w.create(dir, name, this.specOf(node, type));
-      if (this.o.archive && (inode.disk.gid !== Number(node.st.gid))) await this.setOwnerAndMode(inode, node);
+      if (this.o.archive && inode.disk.gid !== node.st.gid) await this.setOwnerAndMode(inode, node);
     }
     if (linkKey !== undefined) this.links.set(linkKey, inode);
     if (type === S_IFREG) {
-      const size = Number(node.st.size);
-      const sparse = size > 0 && Number(node.st.blocks) * 512 < size;
+      const size = node.st.size;
+      const sparse = size > 0 && node.st.blocks * 512 < size;
       await this.copyData(inode, node, sparse ? (await ranges)?.get(node.path) : undefined);
       this.progress.file();
     }
-    if (this.o.archive) await this.w.setAttrs(inode, { atime: nsTime(node.st.atimeNs), mtime: nsTime(node.st.mtimeNs) });
+    if (this.o.archive) await this.w.setAttrs(inode, { atime: node.st.atime, mtime: node.st.mtime });
     return inode;
   }
 
   private specOf(node: HostNode, type: number): { mode: number; uid: number; gid: number; rdev?: number; target?: Uint8Array } {
     const spec = { mode: type | this.permOf(node), ...this.ownerOf(node) };
     if (type === S_IFLNK) return { ...spec, target: readlinkSync(node.path, { encoding: 'buffer' }) };
-    if (type !== S_IFREG) return { ...spec, rdev: Number(node.st.rdev) };
+    if (type !== S_IFREG) return { ...spec, rdev: node.st.rdev };
     return spec;
   }
 
   /** Owner, then mode (a chown of a non-directory clears set-ID bits, as chown(2) does). */
   private async setOwnerAndMode(inode: Ext4Inode, node: HostNode): Promise<void> {
-    const uid = Number(node.st.uid);
-    const gid = Number(node.st.gid);
-    const mode = Number(node.st.mode) & 0o7777;
+    const { uid, gid } = node.st;
+    const mode = node.st.mode & 0o7777;
     if (inode.disk.uid !== uid || inode.disk.gid !== gid) await this.w.setAttrs(inode, { uid, gid });
     if ((inode.mode & 0o7777) !== mode) await this.w.setAttrs(inode, { mode });
   }
@@ -244,7 +243,7 @@ class Populator {
    * ends in a hole gets its size at the end.
    */
   private async copyData(inode: Ext4Inode, node: HostNode, ranges: DataRange[] | undefined): Promise<void> {
-    const size = Number(node.st.size);
+    const size = node.st.size;
     if (size === 0) return;
     const fd = openSync(node.path, 'r');
     let pending: Promise<number> | undefined;
@@ -294,27 +293,15 @@ class Populator {
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const node = this.nodes[i];
       const inode = this.made[i];
-      if (inode === undefined || (Number(node.st.mode) & S_IFMT) !== S_IFDIR) continue;
+      if (inode === undefined || (node.st.mode & S_IFMT) !== S_IFDIR) continue;
       try {
         await this.setOwnerAndMode(inode, node);
-        await this.w.setAttrs(inode, { atime: nsTime(node.st.atimeNs), mtime: nsTime(node.st.mtimeNs) });
+        await this.w.setAttrs(inode, { atime: node.st.atime, mtime: node.st.mtime });
       } catch (e) {
         this.fail(i, e);
       }
     }
   }
-}
-
-/** Nanoseconds since the epoch as ext4 keeps a time. */
-function nsTime(ns: bigint): { sec: number; nsec: number } {
-  const S = 1_000_000_000n;
-  let sec = ns / S;
-  let nsec = ns - sec * S;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += S;
-  }
-  return { sec: Number(sec), nsec: Number(nsec) };
 }
 
 /**
@@ -328,7 +315,7 @@ export async function copyIntoImage(vol: Volume, sources: readonly CopySource[],
   });
   for (const e of scan.errors) o.report.error(e.path.toString('utf8'), e.error);
   const nodes = scan.nodes;
-  const sparse = nodes.filter((n) => (Number(n.st.mode) & S_IFMT) === S_IFREG && n.st.size > 0n && n.st.blocks * 512n < n.st.size).map((n) => n.path);
+  const sparse = nodes.filter((n) => (n.st.mode & S_IFMT) === S_IFREG && n.st.size > 0 && n.st.blocks * 512 < n.st.size).map((n) => n.path);
   // Started now, awaited when first needed: python works while the tree is created.
   const needHost = sparse.length > 0 || o.archive;
   const host = needHost ? hostOpsAvailable() : Promise.resolve(false);
