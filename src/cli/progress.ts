@@ -111,7 +111,9 @@ export class ProgressBar implements ProgressSink {
     const count = (n: number): string => n.toLocaleString('en-US');
     const text = ` ${String(Math.floor(frac * 100)).padStart(3)}%  ${humanBytes(this.doneBytes)}/${humanBytes(this.totalBytes)}` +
       `  ${count(this.doneFiles)}/${count(this.totalFiles)} files  ${humanBytes(rate)}/s  ${left} left`;
-    const columns = (this.out as TtyLike).columns ?? 80;
+    // A pseudo-terminal with no size set reports 0 columns: assume the classic 80.
+    const reported = (this.out as TtyLike).columns ?? 0;
+    const columns = reported > 0 ? reported : 80;
     const barWidth = Math.min(30, columns - text.length - 3);
     if (barWidth < 5) return text.slice(0, columns - 1);
     const filled = Math.round(frac * barWidth);

@@ -51,6 +51,9 @@ describe('the bar', () => {
     expect(out.text.split('\r').filter((s) => s.startsWith('[')).length).toBe(2);
     out.columns = 40;
     expect(bar.line(now).length).toBeLessThan(40);
+    // A terminal whose size is unknown (0 columns, as script(1) gives) is taken as 80 wide: the whole text fits.
+    out.columns = 0;
+    expect(bar.line(now)).toMatch(/^\[[#.]+\] +25% .* left$/);
     bar.done();
     expect(out.text.endsWith('\r\x1b[K')).toBe(true);
     const before = out.text;
