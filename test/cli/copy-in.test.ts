@@ -165,6 +165,25 @@ describe('DEST rules are GNU cp\'s', () => {
   }
 });
 
+describe('small images', () => {
+  for (const [name, args, size] of [['16 MiB, 4 KiB blocks', ['-b', '4096'], '16M'], ['8 MiB, 1 KiB blocks', ['-b', '1024'], '8M']] as const) {
+    it(`${name} (a 1024-block journal: 256 blocks a transaction): a deep mkdir and a directory that outgrows one block`, async () => {
+      const img = await freshImage([...args], size);
+      const dir = tmp.fresh('many');
+      for (let i = 0; i < 600; i++) fs.writeFileSync(join(dir, `entry-with-a-longish-name-${i}`), i % 7 === 0 ? `${i}\n` : '');
+      const mk = await cli('mkdir', '-p', `${img}:/a/b/c`);
+      expect([mk.code, mk.stderr]).toEqual([0, '']);
+      const r = await cli('cp', '-r', dir, `${img}:/a/b/c/many`);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      await expectFsckClean(img);
+      expect(await debugfs(img, 'htree /a/b/c/many')).toMatch(/Root node dump:/);
+      const out = tmp.fresh('small-rdump');
+      await debugfs(img, `rdump /a/b/c/many ${out}`);
+      expect(fs.readdirSync(join(out, 'many')).length).toBe(600);
+    });
+  }
+});
+
 describe('special inputs', () => {
   it('- copies standard input into a file', async () => {
     const img = await freshImage([], '64M');
