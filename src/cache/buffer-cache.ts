@@ -154,7 +154,7 @@ export class BufferCache {
    * extent index blocks are parsed once per load. `kind` names the decoder;
    * the same kind must always produce the same type.
    */
-  async readDecoded<T>(blockNr: number, kind: string, decode: (data: Uint8Array) => T): Promise<T> {
+  async readDecoded<T>(blockNr: number, kind: string, decode: (data: Uint8Array, verified: boolean) => T): Promise<T> {
     const e = await this.buffer(blockNr);
     return decodeBuffer(this, e, kind, decode);
   }
@@ -225,11 +225,13 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** `readDecoded` for a buffer already in hand. */
-export function decodeBuffer<T>(cache: BufferCache, e: MetaBuffer, kind: string, decode: (data: Uint8Array) => T): T {
+export function decodeBuffer<T>(cache: BufferCache, e: MetaBuffer, kind: string, decode: (data: Uint8Array, verified: boolean) => T): T {
   if (e.decoded?.kind === kind) return e.decoded.value as T;
   let value: T;
   try {
-    value = decode(e.data);
+    // `verified`: the bytes were checked since they were read, or are our own (a block we changed):
+    // a decoder may skip its checksum then, as Linux does for a buffer marked verified.
+    value = decode(e.data, e.verified);
   } catch (err) {
     cache.forgetClean(e);
     throw err;

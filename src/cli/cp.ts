@@ -19,11 +19,12 @@ import { join } from 'node:path';
 import type { BigIntStats, Volume } from '../vfs/types.js';
 import { finishCopy } from './cp-finish.js';
 import { TreeCopier } from './cp-tree.js';
+import { copyInCommand, isImageOperand } from './copy-in.js';
 import type { CliEnv } from './env.js';
 import { Reporter } from './report.js';
 import { baseName, parseTarget, UsageError, Volumes } from './target.js';
 
-export interface CpOptions { recursive?: boolean; archive?: boolean; offset: number }
+export interface CpOptions { recursive?: boolean; archive?: boolean; quiet?: boolean; offset: number }
 
 /** The process umask, read without changing it (process.umask() with no argument sets it twice). */
 export function currentUmask(): number {
@@ -60,6 +61,8 @@ export async function cpCommand(env: CliEnv, operands: string[], opts: CpOptions
   if (operands.length < 2) {
     throw new UsageError(operands.length === 0 ? 'missing file operand' : `missing destination file operand after '${operands[0]}'`);
   }
+  // A destination inside an image (IMG:PATH) means copying in: copy-in.ts.
+  if (isImageOperand(operands[operands.length - 1])) return copyInCommand(env, operands, opts);
   const dest = operands[operands.length - 1];
   const sources = operands.slice(0, -1).map(parseTarget);
   const archive = opts.archive === true;

@@ -3,7 +3,7 @@
  * that tests can run the CLI in-process against a stand-in volume and
  * capture its output, while `main.ts` passes the real ones.
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { OpenVolumeOptions, Volume } from '../vfs/types.js';
 
 export type VolumeOpener = (image: string, options: OpenVolumeOptions) => Promise<Volume>;
@@ -11,6 +11,8 @@ export type VolumeOpener = (image: string, options: OpenVolumeOptions) => Promis
 export interface CliEnv {
   stdout: Writable;
   stderr: Writable;
+  /** What `cp - IMG:PATH` copies (the process's standard input). */
+  stdin?: Readable;
   openVolume: VolumeOpener;
   /** Current time in nanoseconds since the epoch (ls decides "recent" against it). */
   nowNs(): bigint;

@@ -16,7 +16,9 @@ try {
   process.exitCode = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
-    openVolume,
+    stdin: process.stdin,
+    // One command at a time: all I/O synchronous, large writes included (see OpenVolumeOptions.syncIoMax).
+    openVolume: (image, options) => openVolume(image, { syncIoMax: Infinity, ...options }),
     nowNs: () => BigInt(Date.now()) * 1_000_000n,
   });
 } catch (e) {

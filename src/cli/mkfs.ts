@@ -9,6 +9,7 @@
 import { mkfs, type MkfsOptions, type MkfsResult } from '../index.js';
 import type { CliEnv } from './env.js';
 import { Reporter } from './report.js';
+import { checkSourceDir, populateImage } from './populate.js';
 import { UsageError } from './target.js';
 
 export interface MkfsCliOptions {
@@ -24,6 +25,8 @@ export interface MkfsCliOptions {
   m?: string;
   force?: boolean;
   quiet?: boolean;
+  /** -d: a host folder whose contents the new filesystem gets (as mke2fs -d). */
+  d?: string;
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -121,8 +124,11 @@ export async function mkfsCommand(env: CliEnv, image: string, size: string | und
   const report = new Reporter(env.stderr, 'mkfs');
   const options = mkfsOptionsFrom(size, o);
   try {
+    // A bad -d folder is found before anything is written.
+    if (o.d !== undefined) checkSourceDir(o.d);
     const result = await mkfs(image, options);
     if (o.quiet !== true) env.stdout.write(summary(result));
+    if (o.d !== undefined) await populateImage(env, image, o.d, report, o.quiet === true);
   } catch (e) {
     if ((e as { code?: string }).code === 'EEXIST') {
       report.fail(image, 'already contains an ext2/ext3/ext4 filesystem; use -f to overwrite it', 'EEXIST');

@@ -12,6 +12,7 @@ import { infoCommand } from './info.js';
 import { lsCommand } from './ls.js';
 import { mkfsCommand, type MkfsCliOptions } from './mkfs.js';
 import { statCommand } from './stat.js';
+import { addWriteCommands } from './write-program.js';
 import { parseOffset, UsageError } from './target.js';
 
 interface CommonOptions { offset?: string }
@@ -38,7 +39,7 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
   let current = '';
   const program = new Command('ext4kit');
   program
-    .description('Make and read ext4 filesystem images without mounting them. Files are named IMG:PATH (PATH absolute, / when omitted).')
+    .description('Make, read and change ext4 filesystem images without mounting them. Files are named IMG:PATH (PATH absolute, / when omitted).')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => { env.stdout.write(s); },
@@ -93,15 +94,18 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
       statCommand(env, targets, { json: o.json, offset: parseOffset(o.offset) })));
 
   program.command('cp')
-    .description('copy files out of an image to the host, with GNU cp\'s rules for DEST')
-    .usage('[options] IMG:PATH... DEST')
-    .argument('<IMG:PATH...>', 'files to copy, then DEST (a host path)')
+    .description('copy files out of an image to the host (IMG:PATH... DEST), or into an image (HOSTPATH... IMG:DEST; - reads standard input), with GNU cp\'s rules for DEST')
+    .usage('[options] IMG:PATH... DEST | HOSTPATH... IMG:DEST')
+    .argument('<SOURCE...>', 'files to copy, then DEST')
     .option('-r, --recursive', 'copy directories recursively (symlinks are copied as symlinks)')
     .option('-R', 'same as -r')
-    .option('-a, --archive', 'like -r, and keep modes, owners (as root), times, hard links, special files and xattrs')
+    .option('-a, --archive', 'like -r, and keep modes, owners (as root when copying out), times, hard links, special files and xattrs')
+    .option('-q, --quiet', 'no progress bar when copying into an image')
     .option('--offset <bytes>', OFFSET_HELP)
-    .action(action('cp', (operands: string[], o: CommonOptions & { recursive?: boolean; R?: boolean; archive?: boolean }) =>
-      cpCommand(env, operands, { recursive: o.recursive === true || o.R === true, archive: o.archive, offset: parseOffset(o.offset) })));
+    .action(action('cp', (operands: string[], o: CommonOptions & { recursive?: boolean; R?: boolean; archive?: boolean; quiet?: boolean }) =>
+      cpCommand(env, operands, { recursive: o.recursive === true || o.R === true, archive: o.archive, quiet: o.quiet, offset: parseOffset(o.offset) })));
+
+  addWriteCommands(program, env, action, OFFSET_HELP);
 
   const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
   program.command('mkfs')
@@ -120,7 +124,8 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
     .option('-E <extended-options>', 'root_owner=UID:GID, lazy_itable_init=0|1, lazy_journal_init=0|1, hash_seed=UUID', collect)
     .option('-m <percent>', 'percentage of blocks reserved for root (default 5)')
     .option('-f, --force', 'overwrite a file or device that already holds an ext2/3/4 filesystem')
-    .option('-q, --quiet', 'print nothing on success')
+    .option('-d <DIR>', 'copy the contents of host folder DIR in (files, directories, symlinks, hard links, device nodes, fifos, sockets, modes, owners, times, xattrs), as mke2fs -d')
+    .option('-q, --quiet', 'print nothing on success (and show no progress bar)')
     .action(action('mkfs', (img: string, size: string | undefined, o: MkfsCliOptions) => mkfsCommand(env, img, size, o)));
 
   // Errors from commander (unknown option, missing operand) name the command they are about.

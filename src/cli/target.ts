@@ -53,31 +53,43 @@ export function parseOffset(text: string | undefined): number {
 }
 
 /**
- * Opens each image once, read-only, however many operands name it, and
- * closes them all at the end of the command.
+ * Opens each image once, however many operands name it (read-only unless
+ * `writable`), and closes them all at the end of the command.
  */
 export class Volumes {
   private readonly open = new Map<string, Promise<Volume>>();
-  constructor(private readonly env: CliEnv, private readonly offset: number) {}
+  constructor(private readonly env: CliEnv, private readonly offset: number, private readonly writable = false) {}
 
   get(image: string): Promise<Volume> {
     let v = this.open.get(image);
     if (v === undefined) {
-      v = this.env.openVolume(image, { readOnly: true, offset: this.offset });
+      // No offset at all for 0: the engine then reads the file without a window in between.
+      v = this.env.openVolume(image, { readOnly: !this.writable, offset: this.offset === 0 ? undefined : this.offset });
       this.open.set(image, v);
     }
     return v;
   }
 
-  async closeAll(): Promise<void> {
-    const all = [...this.open.values()];
+  /**
+   * Closes every volume. Closing a writable one commits and writes its
+   * changes home, so its failure is passed to `onError` (an image that
+   * failed to open was already reported; a failed close of a read-only
+   * volume loses nothing).
+   */
+  async closeAll(onError?: (image: string, e: unknown) => void): Promise<void> {
+    const all = [...this.open.entries()];
     this.open.clear();
-    for (const p of all) {
+    for (const [image, p] of all) {
+      let v: Volume;
       try {
-        const v = await p;
-        await v.close();
+        v = await p;
       } catch {
-        // An image that failed to open was already reported; a failed close of a read-only volume loses nothing.
+        continue;
+      }
+      try {
+        await v.close();
+      } catch (e) {
+        if (this.writable) onError?.(image, e);
       }
     }
   }

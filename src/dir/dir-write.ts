@@ -39,7 +39,7 @@ import type { BlockReservation } from '../alloc/block-alloc.js';
 import { assert } from '../base/assert.js';
 import { corrupted, FsError } from '../base/errors.js';
 import { mapBlocks } from '../extent/map-blocks.js';
-import { blockChangeCredits, maxNewMetadataBlocks } from '../extent/file-blocks.js';
+import { blockAllocCredits, maxNewMetadataBlocks } from '../extent/file-blocks.js';
 import { EXT4_FT_DIR, EXT4_NAME_LEN } from '../format/dirent.js';
 import { EXT4_INDEX_FL } from '../format/inode.js';
 import { isDxNodeBlock, writeDxChecksum } from '../format/htree.js';
@@ -107,7 +107,7 @@ export function dirInsertCredits(fs: Ext4Super, dir: Ext4Inode): number {
   if (dir.hasInlineData) return 2 + inlineConvertCredits(fs, dir);
   const appends = maxDirAppends(fs);
   const indexBlocks = fs.hasDirIndex ? 2 * maxHtreeAppends(fs) : 0;
-  return 2 + indexBlocks + appends * (1 + blockChangeCredits(fs, dir)) + 1;
+  return 2 + indexBlocks + appends * (1 + blockAllocCredits(fs, dir)) + 1;
 }
 
 /** Credits of `deleteEntry`, `replaceEntry` or `setDotDot`: one directory block and the inode. */
@@ -120,7 +120,7 @@ export function initDirBlocksNeeded(fs: Ext4Super, dir: Ext4Inode): number {
 
 /** Credits of `initDirBlocks`: the block, its allocation, and the inode. */
 export function initDirCredits(fs: Ext4Super, dir: Ext4Inode): number {
-  return 1 + blockChangeCredits(fs, dir) + 1;
+  return 1 + blockAllocCredits(fs, dir) + 1;
 }
 
 // ---------------------------------------------------------------------------

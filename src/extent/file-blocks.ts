@@ -163,6 +163,23 @@ export function maxNewMetadataBlocks(fs: Ext4Super, inode: WritableMappedInode):
 }
 
 /**
+ * Journal credits of a call that only allocates (getOrAllocateBlocks: a
+ * directory growing, a new directory's first block): the tree nodes on the
+ * path and the new ones, a bitmap and descriptor block for each allocation
+ * (every new tree block and the data run may come from another group), the
+ * superblock and the inode. Nothing is freed, so none of the free costs of
+ * `blockChangeCredits` (a bitmap and descriptor per freed extent, a revoke
+ * per freed metadata block) apply; those made a directory insert ask for
+ * more than a small journal's transaction may hold (a 1024-block journal
+ * allows 256 blocks a transaction, as jbd2 does).
+ */
+export function blockAllocCredits(fs: Ext4Super, inode: WritableMappedInode): number {
+  const newBlocks = maxNewMetadataBlocks(fs, inode);
+  const tree = 2 * ((inode.usesExtents ? treeDepth(inode) : 1) + 2) + 1;
+  return tree + 2 * (newBlocks + 1) + 2 + newBlocks;
+}
+
+/**
  * Journal credits one call above may use: every tree node on the path and
  * the new ones, a bitmap and descriptor block for each block allocated or
  * extent freed, the superblock and the inode.

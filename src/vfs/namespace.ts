@@ -16,7 +16,7 @@
  * orphan list in that same handle and freed when the last file handle on
  * it closes (or right away when none is open).
  */
-import type { Ext4Inode } from '../inode/ext4-inode.js';
+import { Ext4Inode } from '../inode/ext4-inode.js';
 import type { Mounted } from './mounted.js';
 import type { BlockReservation } from '../alloc/block-alloc.js';
 import { allocatorsOf } from '../alloc/allocators.js';
@@ -126,6 +126,23 @@ export async function lookupParent(m: Mounted, p: PathArg, use: ParentUse): Prom
   if ((use === 'open' || use === 'openExcl') && r.mustBeDir) throw new FsError('EISDIR');
   if (r.name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
   return r;
+}
+
+/**
+ * A directory inode and a name in it, for callers that already hold the
+ * directory (a tree import: no path walk per file). Checks what
+ * lookupParent would have: a directory, and a single component.
+ */
+export function parentAndName(dir: Ext4Inode, name: Uint8Array): ParentAndName {
+  if (!dir.isDir) throw new FsError('ENOTDIR');
+  if (name.length === 0 || name.includes(0x2f) || name.includes(0)) throw new FsError('EINVAL', 'not a single file name');
+  if (name.length > EXT4_NAME_LEN) throw new FsError('ENAMETOOLONG');
+  if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) throw new FsError('EEXIST');
+  return { dir, name, mustBeDir: false, parentPath: '' };
+}
+
+function isParentAndName(p: PathArg | ParentAndName): p is ParentAndName {
+  return typeof p === 'object' && !(p instanceof Uint8Array);
 }
 
 /** The inode `name` names in `dir`, or undefined. */
@@ -313,10 +330,10 @@ async function writeSymlinkTarget(m: Mounted, h: Parameters<typeof createInode>[
 }
 
 /** Adds a name for an existing inode (Linux: ext4_link). */
-export async function linkNode(m: Mounted, existing: PathArg, p: PathArg): Promise<void> {
+export async function linkNode(m: Mounted, existing: PathArg | Ext4Inode, p: PathArg | ParentAndName): Promise<void> {
   await namespaceChange(m, async () => {
-    const { inode } = await resolve(m, existing, false);
-    const { dir, name, mustBeDir } = await lookupParent(m, p, 'create');
+    const inode = existing instanceof Ext4Inode ? existing : (await resolve(m, existing, false)).inode;
+    const { dir, name, mustBeDir } = isParentAndName(p) ? p : await lookupParent(m, p, 'create');
     const unlock = await lockInodes([dir, inode]);
     try {
       // Linux's order: the new name (filename_create), then what may be linked (vfs_link).
@@ -362,9 +379,9 @@ async function reapIfUnused(m: Mounted, victim: Ext4Inode): Promise<void> {
 }
 
 /** Removes a name (Linux: ext4_unlink / ext4_rmdir). */
-export async function removeNode(m: Mounted, p: PathArg, expectDir: boolean): Promise<void> {
+export async function removeNode(m: Mounted, p: PathArg | ParentAndName, expectDir: boolean): Promise<void> {
   await namespaceChange(m, async () => {
-    const { dir, name, mustBeDir } = await lookupParent(m, p, expectDir ? 'rmdir' : 'unlink');
+    const { dir, name, mustBeDir } = isParentAndName(p) ? p : await lookupParent(m, p, expectDir ? 'rmdir' : 'unlink');
     const victim = await lookupChild(m, dir, name);
     if (victim === undefined) throw new FsError('ENOENT');
     if (expectDir && !victim.isDir) throw new FsError('ENOTDIR');

@@ -196,6 +196,14 @@ export interface OpenVolumeOptions {
   length?: number;
   /** Memory budget for cached metadata and file data, in bytes (default 64 MiB). */
   cacheBytes?: number;
+  /**
+   * For a path target: requests up to this many bytes are served with
+   * synchronous calls on the main thread (default 128 KiB; larger ones go
+   * through libuv's thread pool). A tool that does one thing at a time, such
+   * as the CLI, gains from a large value: no thread hop per request, and on
+   * a busy machine no wait for a pool thread to be scheduled.
+   */
+  syncIoMax?: number;
   /** Time source for timestamps and the journal's commit timer (tests pass a virtual clock). */
   clock?: Clock;
 }

@@ -40,6 +40,11 @@ class Ext4Volume implements Volume {
     this.promises = new Ext4Promises(m);
   }
 
+  /** The engine behind the public surface, for internal fast paths (see `mountedOf`). */
+  get mounted(): Mounted {
+    return this.m;
+  }
+
   info(): VolumeInfo {
     const fs = this.m.fs;
     const sb = fs.sb;
@@ -102,13 +107,22 @@ class Ext4Volume implements Volume {
 }
 
 /**
+ * The mounted filesystem behind a volume this module opened, or undefined for
+ * any other `Volume` (a stand-in, a wrapper). Internal: it lets tools inside
+ * the package (vfs/tree-reader.ts) reach the engine without the path layer.
+ */
+export function mountedOf(volume: Volume): Mounted | undefined {
+  return volume instanceof Ext4Volume ? volume.mounted : undefined;
+}
+
+/**
  * Opens an ext4 filesystem. `target` is an image file or block device path,
  * or a BlockDevice. Writable unless `readOnly` is set.
  */
 export async function openVolume(target: string | BlockDevice, options: OpenVolumeOptions = {}): Promise<Volume> {
   const readOnly = options.readOnly ?? false;
   const owns = typeof target === 'string';
-  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly }) : target;
+  let device: BlockDevice = typeof target === 'string' ? await FileDevice.open(target, { readOnly, syncIoMax: options.syncIoMax }) : target;
   try {
     if (options.offset !== undefined || options.length !== undefined) {
       device = new OffsetDevice(device, options.offset ?? 0, options.length);
