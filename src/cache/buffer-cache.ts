@@ -81,7 +81,25 @@ export class BufferCache {
    * the same kind must always produce the same type.
    */
   async readDecoded<T>(blockNr: number, kind: string, decode: (data: Uint8Array) => T): Promise<T> {
-    const e = await this.entry(blockNr);
+    return this.decoded(await this.entry(blockNr), blockNr, kind, decode);
+  }
+
+  /**
+   * `read` without waiting, for callers that can go on synchronously: the
+   * block from the cache, or read at once from a device that can serve
+   * synchronously; undefined when neither is possible (then use `read`).
+   */
+  readSync(blockNr: number): Uint8Array | undefined {
+    return this.entrySync(blockNr)?.data;
+  }
+
+  /** `readDecoded` without waiting, under the same conditions as `readSync`. */
+  readDecodedSync<T>(blockNr: number, kind: string, decode: (data: Uint8Array) => T): T | undefined {
+    const e = this.entrySync(blockNr);
+    return e === undefined ? undefined : this.decoded(e, blockNr, kind, decode);
+  }
+
+  private decoded<T>(e: Entry, blockNr: number, kind: string, decode: (data: Uint8Array) => T): T {
     if (e.decoded?.kind === kind) return e.decoded.value as T;
     let value: T;
     try {
@@ -104,6 +122,23 @@ export class BufferCache {
     this.entries.clear();
   }
 
+  private entrySync(blockNr: number): Entry | undefined {
+    const hit = this.entries.get(blockNr);
+    if (hit) return hit;
+    const sync = this.device.readIntoSync;
+    // A block already being read asynchronously is left to that read.
+    if (sync === undefined || this.loading.has(blockNr)) return undefined;
+    const data = new Uint8Array(this.blockSize);
+    sync(blockNr * this.blockSize, data);
+    return this.insert(blockNr, data);
+  }
+
+  private insert(blockNr: number, data: Uint8Array): Entry {
+    const e: Entry = { data, verified: false, decoded: undefined };
+    this.entries.set(blockNr, e, data.length);
+    return e;
+  }
+
   private async entry(blockNr: number): Promise<Entry> {
     const hit = this.entries.get(blockNr);
     if (hit) return hit;
@@ -123,9 +158,7 @@ export class BufferCache {
       // loading an inode).
       const data = new Uint8Array(this.blockSize);
       await this.device.readInto(blockNr * this.blockSize, data);
-      const e: Entry = { data, verified: false, decoded: undefined };
-      this.entries.set(blockNr, e, data.length);
-      return e;
+      return this.insert(blockNr, data);
     } finally {
       this.loading.delete(blockNr);
     }

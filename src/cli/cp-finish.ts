@@ -17,8 +17,9 @@
  */
 import { chmod, lchown, lutimes } from 'node:fs/promises';
 import { lutimesSync } from 'node:fs';
+import { replaceWithLink } from './cp-apply.js';
+import { pathKey, shown } from './cp-paths.js';
 import type { Deferred, DirFinish, TimesItem } from './cp-tree.js';
-import { pathKey, replaceWithLink, shown } from './cp-tree.js';
 import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from './host-ops.js';
 import type { Reporter } from './report.js';
 
@@ -118,7 +119,7 @@ async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: Rea
   const times = d.times.filter((t) => !missing.has(pathKey(t.dest)));
   for (const dir of dirs) {
     if (dir.atimeNs === undefined || dir.mtimeNs === undefined) continue;
-    times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label });
+    times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label, id: dir.id, dir: dir.dir });
   }
   // Whole seconds pass exactly through the double Node's utimes takes: those are
   // set here, and only finer times need the host-ops batch.

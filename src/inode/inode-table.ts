@@ -38,7 +38,29 @@ export class InodeTable {
     return inode;
   }
 
+  /**
+   * `get` without waiting: from the cache, or read at once when the inode
+   * table block can be had synchronously (see BufferCache.readSync);
+   * undefined otherwise (then use `get`). The same checks run either way.
+   */
+  getSync(ino: number): Ext4Inode | undefined {
+    const hit = this.cache.get(ino);
+    if (hit) return hit;
+    const { blockNr, offset } = this.locate(ino);
+    const block = this.fs.cache.readSync(blockNr);
+    if (block === undefined) return undefined;
+    const inode = this.decode(ino, block, offset);
+    this.cache.set(ino, inode);
+    return inode;
+  }
+
   private async load(ino: number): Promise<Ext4Inode> {
+    const { blockNr, offset } = this.locate(ino);
+    return this.decode(ino, await this.fs.cache.read(blockNr), offset);
+  }
+
+  /** Where inode `ino` lives: its inode table block and the byte offset in it. */
+  private locate(ino: number): { blockNr: number; offset: number } {
     const fs = this.fs;
     const sb = fs.sb;
     if (!Number.isInteger(ino) || ino < 1 || ino > sb.inodesCount) {
@@ -58,9 +80,12 @@ export class InodeTable {
       }
     }
     const byteInTable = index * fs.inodeSize;
-    const blockNr = gd.inodeTable + Math.floor(byteInTable / fs.blockSize);
-    const block = await fs.cache.read(blockNr);
-    const off = byteInTable % fs.blockSize;
+    return { blockNr: gd.inodeTable + Math.floor(byteInTable / fs.blockSize), offset: byteInTable % fs.blockSize };
+  }
+
+  /** Decodes and checks the inode at `off` in its inode table block. */
+  private decode(ino: number, block: Uint8Array, off: number): Ext4Inode {
+    const fs = this.fs;
     const raw = block.slice(off, off + fs.inodeSize);
     const disk = I.decodeInode(raw, fs.inodeSize, ino);
     // Linux checks inode checksums only on filesystems a Linux system created.

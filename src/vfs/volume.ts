@@ -35,6 +35,11 @@ class Ext4Volume implements Volume {
     this.promises = new Ext4Promises(m);
   }
 
+  /** The engine behind the public surface, for internal fast paths (see `mountedOf`). */
+  get mounted(): Mounted {
+    return this.m;
+  }
+
   info(): VolumeInfo {
     const fs = this.m.fs;
     const sb = fs.sb;
@@ -76,6 +81,15 @@ class Ext4Volume implements Volume {
     this.m.fs.cache.clear();
     if (this.ownsDevice) await this.device.close();
   }
+}
+
+/**
+ * The mounted filesystem behind a volume this module opened, or undefined for
+ * any other `Volume` (a stand-in, a wrapper). Internal: it lets tools inside
+ * the package (vfs/tree-reader.ts) reach the engine without the path layer.
+ */
+export function mountedOf(volume: Volume): Mounted | undefined {
+  return volume instanceof Ext4Volume ? volume.mounted : undefined;
 }
 
 /**

@@ -1,0 +1,24 @@
+/**
+ * The worker thread that creates the files of a tree copy (see cp-writer.ts
+ * for why). It applies each batch as it arrives, in order, and sends the
+ * buffers back with what failed.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { HostApplier, type ApplierState } from './cp-apply.js';
+import type { ApplyOptions, WorkerReply, WorkerRequest } from './cp-ops.js';
+
+const port = parentPort;
+if (port === null) throw new Error('cp-worker.js runs as a worker thread');
+const init = workerData as { options: ApplyOptions; state: ApplierState };
+const applier = new HostApplier(init.options, init.state);
+
+port.on('message', (req: WorkerRequest) => {
+  let reply: WorkerReply;
+  try {
+    reply = { type: 'batch-done', ops: req.ops, data: req.data, ...applier.apply(req) };
+  } catch (e) {
+    reply = { type: 'crashed', message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  }
+  if (reply.type === 'batch-done') port.postMessage(reply, [reply.ops, reply.data]);
+  else port.postMessage(reply);
+});

@@ -1,0 +1,225 @@
+/**
+ * The main thread's side of a copy's host writes: records and file contents
+ * are collected into batches (cp-ops.ts) and applied either right here or,
+ * once a copy proves large, by a worker thread.
+ *
+ * Why a second thread: copying a tree out is two kinds of work of about the
+ * same size — reading the image (the engine: directories, inodes, extent
+ * maps, data) and creating the files on the host (open, write, chown, close:
+ * system calls, each cheap, thousands of them). On one thread they add up; on
+ * two they overlap. The worker applies batches in order while this thread
+ * reads ahead, at most `POOL` batches ahead, so memory stays bounded (a few
+ * MiB) however large the tree.
+ *
+ * A copy starts on this thread: a single file or a small tree never pays
+ * for starting a worker (tens of milliseconds). The first time a batch fills
+ * up with no file half written, what the local applier knows (directories made,
+ * failures, first names of hard links) is handed to a new worker, which
+ * carries on from there.
+ */
+import { Worker } from 'node:worker_threads';
+import { HostApplier } from './cp-apply.js';
+import { BATCH_BYTES, BATCH_OPS, F, OP_STRIDE, type ApplyOptions, type BatchMessage, type BatchResult, type HostFailure, type OpKind, type WorkerReply } from './cp-ops.js';
+import type { HostPath } from './host-ops.js';
+
+/** Batches allocated at most: the one being filled plus those the worker holds. */
+const POOL = 8;
+
+/** The worker's script, beside this module once built; tests that run the TypeScript sources stay on one thread. */
+function workerScript(): URL | undefined {
+  if (process.env.EXT4KIT_CP_THREADS === '0') return undefined;
+  const url = new URL('./cp-worker.js', import.meta.url);
+  return import.meta.url.endsWith('.js') ? url : undefined;
+}
+
+/** The attributes a record carries (a source node has them all). */
+export interface RecordMeta { mode: number; uid: number; gid: number; atimeSec: number; mtimeSec: number }
+
+export class HostWriter {
+  private ops = new Float64Array(BATCH_OPS * OP_STRIDE);
+  private data = new Uint8Array(BATCH_BYTES);
+  /** False while the batch buffers are with the worker and no empty one has been taken yet. */
+  private hasBatch = true;
+  private count = 0;
+  private used = 0;
+  private names: HostPath[] = [];
+  private targets: Uint8Array[] = [];
+  private nextId = 0;
+  private allocated = 1;
+  private readonly spare: Array<{ ops: ArrayBuffer; data: ArrayBuffer }> = [];
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+  private readonly local: HostApplier;
+  private worker: Worker | undefined;
+  private script: URL | undefined;
+  private crash: Error | undefined;
+
+  /** Ids of records that failed, reported or not. */
+  readonly failed = new Set<number>();
+  /** MKDIR ids whose directory was already there. */
+  readonly existed = new Set<number>();
+  /** LINK ids whose first name was never made: to be copied on their own. */
+  readonly unlinked: number[] = [];
+
+  constructor(private readonly opts: ApplyOptions, private readonly onFailure: (f: HostFailure) => void, threads: boolean) {
+    this.local = new HostApplier(opts);
+    this.script = threads ? workerScript() : undefined;
+  }
+
+  newId(): number {
+    return this.nextId++;
+  }
+
+  /**
+   * `length` free bytes of the current batch to read file contents into, with
+   * room for one record; undefined when the batch is full (`await next()`).
+   */
+  space(length: number): Uint8Array | undefined {
+    if (this.count >= BATCH_OPS || this.used + length > BATCH_BYTES) return undefined;
+    return this.data.subarray(this.used, this.used + length);
+  }
+
+  /** Bytes left for file contents in the current batch (0 when it has no room for another record). */
+  free(): number {
+    return this.count >= BATCH_OPS ? 0 : BATCH_BYTES - this.used;
+  }
+
+  /** Whether one more record without data fits. */
+  hasRoom(): boolean {
+    return this.count < BATCH_OPS;
+  }
+
+  /**
+   * Appends a record. A record with data (`len` > 0) must follow `space()`,
+   * whose view holds its bytes; `name` is needed on a subject's first record.
+   */
+  push(kind: OpKind, id: number, dir: number, name: HostPath, meta: RecordMeta | undefined, len: number, pos: number, size: number, flags: number, ref: number): void {
+    const o = this.ops;
+    const r = this.count * OP_STRIDE;
+    o[r + F.KIND] = kind;
+    o[r + F.ID] = id;
+    o[r + F.DIR] = dir;
+    o[r + F.MODE] = meta?.mode ?? 0;
+    o[r + F.UID] = meta?.uid ?? 0;
+    o[r + F.GID] = meta?.gid ?? 0;
+    o[r + F.ATIME] = meta?.atimeSec ?? 0;
+    o[r + F.MTIME] = meta?.mtimeSec ?? 0;
+    o[r + F.DATA] = this.used;
+    o[r + F.LEN] = len;
+    o[r + F.POS] = pos;
+    o[r + F.SIZE] = size;
+    o[r + F.FLAGS] = flags;
+    o[r + F.REF] = ref;
+    this.names[this.count] = name;
+    this.count++;
+    this.used += len;
+  }
+
+  /** Keeps bytes (a symlink target) for the current batch; returns their index for F.REF. */
+  target(bytes: Uint8Array): number {
+    this.targets.push(bytes);
+    return this.targets.length - 1;
+  }
+
+  /** Sends the current batch off and gets an empty one, waiting while the worker holds every batch. */
+  async next(): Promise<void> {
+    this.flush(false);
+    await this.acquire();
+  }
+
+  /** Applies everything pushed so far and waits for it; the failure sets are then complete. */
+  async drain(): Promise<void> {
+    this.flush(true);
+    while (this.inFlight > 0 && this.crash === undefined) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.checkCrash();
+    await this.acquire();
+  }
+
+  /** After a batch went to the worker: an empty one to fill. */
+  private async acquire(): Promise<void> {
+    if (this.hasBatch) return;
+    while (this.spare.length === 0 && this.allocated >= POOL && this.crash === undefined) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.checkCrash();
+    const s = this.spare.pop();
+    if (s !== undefined) {
+      this.ops = new Float64Array(s.ops);
+      this.data = new Uint8Array(s.data);
+    } else {
+      this.allocated++;
+      this.ops = new Float64Array(BATCH_OPS * OP_STRIDE);
+      this.data = new Uint8Array(BATCH_BYTES);
+    }
+    this.hasBatch = true;
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w !== undefined) await w.terminate();
+  }
+
+  private checkCrash(): void {
+    if (this.crash !== undefined) throw this.crash;
+  }
+
+  private flush(final: boolean): void {
+    if (this.count === 0) return;
+    const msg: BatchMessage = { ops: this.ops.buffer, count: this.count, data: this.data.buffer, names: this.names, targets: this.targets };
+    this.count = 0;
+    this.used = 0;
+    this.names = [];
+    this.targets = [];
+    // A copy that fills a batch is large enough for a worker; it takes over between files.
+    if (this.worker === undefined && this.script !== undefined && !final && this.local.idle) this.startWorker(this.script);
+    if (this.worker === undefined) {
+      this.absorb(this.local.apply(msg));
+      return;
+    }
+    this.inFlight++;
+    this.hasBatch = false;
+    this.worker.postMessage({ type: 'batch', ...msg }, [msg.ops, msg.data]);
+  }
+
+  private startWorker(script: URL): void {
+    this.script = undefined;
+    const w = new Worker(script, { workerData: { options: this.opts, state: this.local.state() } });
+    this.worker = w;
+    const fail = (e: Error): void => {
+      this.crash ??= e;
+      this.wakeAll();
+    };
+    w.on('message', (m: WorkerReply) => {
+      if (m.type === 'batch-done') {
+        this.inFlight--;
+        this.spare.push({ ops: m.ops, data: m.data });
+        this.absorb(m);
+      } else if (m.type === 'crashed') {
+        fail(new Error(`the copy's writer thread failed: ${m.message}`));
+      }
+      this.wakeAll();
+    });
+    w.on('error', fail);
+    w.on('exit', (code) => {
+      if (this.worker === w) fail(new Error(`the copy's writer thread exited (status ${code})`));
+    });
+  }
+
+  private wakeAll(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const wake of w) wake();
+  }
+
+  private absorb(r: BatchResult): void {
+    for (const id of r.existed) this.existed.add(id);
+    for (const f of r.failures) {
+      this.failed.add(f.id);
+      if (f.linkTargetMissing === true) this.unlinked.push(f.id);
+      if (!f.silent) this.onFailure(f);
+    }
+  }
+}
