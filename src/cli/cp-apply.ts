@@ -16,6 +16,11 @@
  * directory modes and times, xattrs, special files, nanosecond times — is
  * left to cp-finish.ts.
  *
+ * chown is left out where it would change nothing: for an entry this copy
+ * created, owned by us, in a directory whose group new entries certainly
+ * get (see `DirState`). That is most of a tree copied by root from an image
+ * of root's files.
+ *
  * A failure is reported against the host path and the record's id; what
  * depends on it (entries of a directory that could not be made, the rest of
  * a file) is skipped without another message.
@@ -32,11 +37,23 @@ import type { HostPath } from './host-ops.js';
 import { describeError } from './report.js';
 
 /** A file being written across records. */
-interface OpenFile { id: number; fd: number; path: HostPath; created: boolean; end: number }
+interface OpenFile { id: number; fd: number; path: HostPath; created: boolean; end: number; dir: DirState | undefined }
+
+const S_ISGID = 0o2000;
+
+/**
+ * A directory made (or merged into) by the copy. `newGid` is the group a new
+ * entry in it certainly gets, learnt from the directory itself after it was
+ * made and chowned: set only when the directory is ours (so the file system
+ * gives new entries our uid) and both rules Linux file systems use agree —
+ * the System V rule (the directory's group if it is set-group-ID, else our
+ * egid) and the BSD rule of `grpid` mounts (always the directory's group).
+ */
+interface DirState { path: HostPath; newGid: number | undefined }
 
 /** What an applier knows that later records depend on; handed to a worker that takes over. */
 export interface ApplierState {
-  dirs: Array<[number, HostPath]>;
+  dirs: Array<[number, DirState]>;
   failed: number[];
   kept: Array<[number, HostPath]>;
 }
@@ -86,13 +103,15 @@ function asHostPath(p: HostPath | Uint8Array): HostPath {
 }
 
 export class HostApplier {
-  /** MKDIR id -> the directory's path. */
-  private readonly dirs: Map<number, HostPath>;
+  /** MKDIR id -> the directory. */
+  private readonly dirs: Map<number, DirState>;
   /** Ids of records that failed: their dependants are skipped. */
   private readonly failed: Set<number>;
   /** First names of multiply-linked files, for the LINK records of later names. */
   private readonly kept: Map<number, HostPath>;
   private file: OpenFile | undefined;
+  private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
 
   constructor(private readonly opts: ApplyOptions, state?: ApplierState) {
     this.dirs = new Map(state?.dirs);
@@ -168,17 +187,35 @@ export class HostApplier {
     if (dir < 0) return asHostPath(name);
     const parent = this.dirs.get(dir);
     assert(parent !== undefined, () => `directory record ${dir} comes before its entries`);
-    return joinHost(parent, name);
+    return joinHost(parent.path, name);
+  }
+
+  /** Whether a new entry of `dir` already has the owner `uid`:`gid` (see DirState). */
+  private ownedAlready(dir: DirState | undefined, uid: number, gid: number): boolean {
+    return dir?.newGid !== undefined && uid === this.euid && gid === dir.newGid;
+  }
+
+  /** The directory at `path` as it is now: its owner, and what it gives new entries. */
+  private inspect(path: HostPath): { uid: number; gid: number; state: DirState } {
+    const st = lstatSync(path);
+    let newGid: number | undefined;
+    if (st.uid === this.euid) {
+      if ((st.mode & S_ISGID) !== 0) newGid = st.gid;
+      else if (st.gid === this.egid) newGid = this.egid;
+    }
+    return { uid: st.uid, gid: st.gid, state: { path, newGid } };
   }
 
   /** The first record of a subject; returns a failure that is not an exception. */
   private applyOne(ops: Float64Array, r: number, path: HostPath, data: Uint8Array, targets: Uint8Array[], result: BatchResult): HostFailure | undefined {
     const { archive, root } = this.opts;
     const id = ops[r + F.ID];
+    const dir = ops[r + F.DIR];
     const mode = ops[r + F.MODE];
     const flags = ops[r + F.FLAGS];
     switch (ops[r + F.KIND] as OpKind) {
       case OpKind.MKDIR: {
+        let created = true;
         try {
           // Owner-writable so the contents can go in; the real mode is set at the end.
           mkdirSync(path, archive ? 0o700 : (mode & 0o1777) | 0o700);
@@ -188,15 +225,31 @@ export class HostApplier {
             return { id, silent: false, where: shown(path), message: 'cannot overwrite non-directory with directory', code: 'ENOTDIR' };
           }
           result.existed.push(id);
+          created = false;
         }
-        if (archive && root) chownSync(path, ops[r + F.UID], ops[r + F.GID]);
-        this.dirs.set(id, path);
+        if (!(archive && root)) {
+          this.dirs.set(id, { path, newGid: undefined });
+          return undefined;
+        }
+        const uid = ops[r + F.UID];
+        const gid = ops[r + F.GID];
+        const parent = dir >= 0 ? this.dirs.get(dir) : undefined;
+        const skipped = created && this.ownedAlready(parent, uid, gid);
+        if (!skipped) chownSync(path, uid, gid);
+        let now = this.inspect(path);
+        if (skipped && (now.uid !== uid || now.gid !== gid)) {
+          // The file system did not follow the rules after all: chown all that is made there from now on.
+          parent!.newGid = undefined;
+          chownSync(path, uid, gid);
+          now = this.inspect(path);
+        }
+        this.dirs.set(id, now.state);
         return undefined;
       }
       case OpKind.FILE: {
         assert(this.file === undefined, 'a file starts while another is open');
         const { fd, created } = createDest(path, mode & 0o777);
-        this.file = { id, fd, path, created, end: 0 };
+        this.file = { id, fd, path, created, end: 0, dir: dir >= 0 ? this.dirs.get(dir) : undefined };
         this.filePiece(ops, r, data);
         return undefined;
       }
@@ -242,7 +295,9 @@ export class HostApplier {
     if (f.end < size) ftruncateSync(f.fd, size);
     const { archive, root, umask } = this.opts;
     if (archive) {
-      if (root) fchownSync(f.fd, ops[r + F.UID], ops[r + F.GID]);
+      const uid = ops[r + F.UID];
+      const gid = ops[r + F.GID];
+      if (root && !(f.created && this.ownedAlready(f.dir, uid, gid))) fchownSync(f.fd, uid, gid);
       // chown clears set-user/group-ID, so the exact mode goes on after it; a new file
       // created with all its bits (no special bits, nothing masked) needs no chmod.
       const perm = ops[r + F.MODE] & 0o7777;

@@ -202,8 +202,9 @@ export class TreeCopier {
           this.fail(run, child, e);
           continue;
         }
-        if ((n.mode & S_IFMT) === S_IFDIR) subdirs.push({ node: n, place: child });
-        else await this.copyNode(run, n, child, true);
+        const type = n.mode & S_IFMT;
+        if (type === S_IFDIR) subdirs.push({ node: n, place: child });
+        else if (type !== S_IFREG || !this.copySmallFile(run, n, child)) await this.copyNode(run, n, child, true);
       }
       // Reversed, so they come off the stack in directory order.
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]);
@@ -272,6 +273,40 @@ export class TreeCopier {
     this.writer.push(OpKind.LINK, id, dirOf(place), nameOf(place), undefined, 0, 0, 0, 0, slot.id);
     this.redo.set(id, () => this.copyNode(run, node, place, false));
     return { linked: true, keep: false };
+  }
+
+  /**
+   * The common case without waiting: a small dense file with one name and
+   * no xattrs, read straight into the current batch. Returns false, having
+   * done nothing, when the file is not such a case or something would have
+   * to wait; `copyFile` then does it.
+   */
+  private copySmallFile<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>): boolean {
+    const { archive } = this.flags;
+    const size = node.size;
+    const source = run.source;
+    if (size > BATCH_BYTES || node.blocks * 512 < size || source.readSync === undefined) return false;
+    if (archive && (node.nlink >= 2 || source.mayHaveXattrs?.(node) !== false)) return false;
+    const w = this.writer;
+    const into = w.space(size);
+    if (into === undefined) return false;
+    const id = w.newId();
+    const dir = dirOf(place);
+    const name = nameOf(place);
+    let n: number | undefined;
+    try {
+      n = source.readSync(node, 0, into, size);
+    } catch (e) {
+      // As cp does, the file is made and left empty, with no attributes.
+      w.push(OpKind.FILE, id, dir, name, node, 0, 0, 0, FL_FIRST | FL_ABORT, 0);
+      this.fail(run, place, e);
+      return true;
+    }
+    if (n === undefined) return false;
+    const times = archive && wholeSeconds(node);
+    w.push(OpKind.FILE, id, dir, name, node, n, 0, size, FL_FIRST | FL_LAST | (times ? FL_TIMES : 0), 0);
+    if (archive && !times) this.deferAttrs(run, node, place, [], id, true);
+    return true;
   }
 
   private async copyFile<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean): Promise<void> {
