@@ -12,25 +12,8 @@ import { TreeReader, type TreeEntry, type TreeNode } from '../vfs/tree-reader.js
 import { hostName, joinHost } from './cp-paths.js';
 import type { DataRange, HostPath } from './host-ops.js';
 
-/** What a copy needs to know of a file, directory or link, as plain numbers. */
-export interface SourceNode {
-  /** Tells inodes apart within the source: hard links share it. */
-  ino: number;
-  /** Tells file systems apart (a host directory may have mounts inside). */
-  dev: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  nlink: number;
-  size: number;
-  /** Allocated space in 512-byte units. */
-  blocks: number;
-  rdev: number;
-  atimeSec: number;
-  atimeNsec: number;
-  mtimeSec: number;
-  mtimeNsec: number;
-}
+/** What a copy needs to know of a file, directory or link, as plain numbers (see TreeNode). */
+export type SourceNode = Omit<TreeNode, 'inode'>;
 
 export interface SourceEntry {
   name: Uint8Array;

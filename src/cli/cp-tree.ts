@@ -141,7 +141,10 @@ export class TreeCopier {
       this.fail(run, place, e);
       return;
     }
-    if ((node.mode & S_IFMT) === S_IFDIR) await this.copyTree(run, node, place);
+    if ((node.mode & S_IFMT) === S_IFDIR) {
+      this.writer.expectTree();
+      await this.copyTree(run, node, place);
+    }
     else await this.copyNode(run, node, place, true);
   }
 
@@ -309,15 +312,21 @@ export class TreeCopier {
     return true;
   }
 
+  /** A record id for a file or symlink, unless it is a later name (then linked, and undefined). */
+  private async claim<E extends SourceEntry, N extends SourceNode>(
+    run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean,
+  ): Promise<{ id: number; keep: boolean } | undefined> {
+    const id = this.writer.newId();
+    if (!mayLink) return { id, keep: false };
+    const l = await this.linked(run, node, place, id, false);
+    return l.linked ? undefined : { id, keep: l.keep };
+  }
+
   private async copyFile<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean): Promise<void> {
     const w = this.writer;
-    const id = w.newId();
-    let keep = false;
-    if (mayLink) {
-      const l = await this.linked(run, node, place, id, false);
-      if (l.linked) return;
-      keep = l.keep;
-    }
+    const claimed = await this.claim(run, node, place, mayLink);
+    if (claimed === undefined) return;
+    const { id, keep } = claimed;
     const { archive } = this.flags;
     const dir = dirOf(place);
     const name = nameOf(place);
@@ -369,13 +378,9 @@ export class TreeCopier {
 
   private async copySymlink<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean): Promise<void> {
     const w = this.writer;
-    const id = w.newId();
-    let keep = false;
-    if (mayLink) {
-      const l = await this.linked(run, node, place, id, false);
-      if (l.linked) return;
-      keep = l.keep;
-    }
+    const claimed = await this.claim(run, node, place, mayLink);
+    if (claimed === undefined) return;
+    const { id, keep } = claimed;
     // As bytes: a target need not be valid UTF-8 either.
     const target = await run.source.readlink(node);
     const xattrs = this.flags.archive ? await this.xattrsOf(run, node) : [];

@@ -11,11 +11,12 @@
  * reads ahead, at most `POOL` batches ahead, so memory stays bounded (a few
  * MiB) however large the tree.
  *
- * A copy starts on this thread: a single file or a small tree never pays
- * for starting a worker (tens of milliseconds). The first time a batch fills
- * up with no file half written, what the local applier knows (directories made,
- * failures, first names of hard links) is handed to a new worker, which
- * carries on from there.
+ * A copy starts on this thread: a single file never pays for starting a
+ * worker (tens of milliseconds of the other core's time). The worker is
+ * started when a tree copy begins (`expectTree`), so that it boots while the
+ * image is read, or at the latest when a batch fills up; either way at a
+ * point where no file is half written, and what the local applier knows
+ * (directories made, failures, first names of hard links) is handed to it.
  */
 import { Worker } from 'node:worker_threads';
 import { HostApplier } from './cp-apply.js';
@@ -82,6 +83,11 @@ export class HostWriter {
   /** Bytes left for file contents in the current batch (0 when it has no room for another record). */
   free(): number {
     return this.count >= BATCH_OPS ? 0 : BATCH_BYTES - this.used;
+  }
+
+  /** A tree is about to be copied: start the worker now if there is to be one, so it boots meanwhile. */
+  expectTree(): void {
+    if (this.worker === undefined && this.script !== undefined && this.local.idle && this.count === 0) this.startWorker(this.script);
   }
 
   /** Whether one more record without data fits. */

@@ -63,7 +63,8 @@ export class Volumes {
   get(image: string): Promise<Volume> {
     let v = this.open.get(image);
     if (v === undefined) {
-      v = this.env.openVolume(image, { readOnly: true, offset: this.offset });
+      // No offset at all for 0: the engine then reads the file without a window in between.
+      v = this.env.openVolume(image, { readOnly: true, offset: this.offset === 0 ? undefined : this.offset });
       this.open.set(image, v);
     }
     return v;

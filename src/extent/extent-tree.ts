@@ -35,6 +35,23 @@ function extentBlockDecoder(fs: Ext4Super, inode: MappedInode, pblk: number, dep
   };
 }
 
+/** Binary search in entries sorted by start: the last one starting at or before `lblk`, or -1. */
+function lastStartingAtOrBefore(entries: ReadonlyArray<{ lblk: number }>, lblk: number): number {
+  let lo = 0;
+  let hi = entries.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (entries[mid].lblk <= lblk) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}
+
 /** Where a lookup stands between two levels of the tree. */
 interface Descent {
   lblk: number;
@@ -54,19 +71,7 @@ function step(fs: Ext4Super, inode: MappedInode, d: Descent): BlockMapping | num
   const { lblk, node, floor, limit } = d;
   if (node.kind === 'leaf') {
     const leaves = node.leaves;
-    // Binary search: last extent starting at or before lblk.
-    let lo = 0;
-    let hi = leaves.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (leaves[mid].lblk <= lblk) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
+    const found = lastStartingAtOrBefore(leaves, lblk);
     if (leaves.length > 0 && (leaves[0].lblk < floor || leaves[leaves.length - 1].lblk + leaves[leaves.length - 1].len > limit)) {
       throw corrupted('inode', inode.ino, `extent leaf covers blocks outside its index range ${floor}..${limit - 1}`);
     }
@@ -85,18 +90,7 @@ function step(fs: Ext4Super, inode: MappedInode, d: Descent): BlockMapping | num
   if (indexes.length === 0) {
     throw corrupted('inode', inode.ino, `extent index node at depth ${node.header.depth} has no entries`);
   }
-  let lo = 0;
-  let hi = indexes.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (indexes[mid].lblk <= lblk) {
-      found = mid;
-      lo = mid + 1;
-    } else {
-      hi = mid - 1;
-    }
-  }
+  const found = lastStartingAtOrBefore(indexes, lblk);
   if (found < 0) {
     // Before the first index entry: nothing maps there.
     return { lblk, len: indexes[0].lblk - lblk, pblk: 0, state: 'hole' };

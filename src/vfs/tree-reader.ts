@@ -32,8 +32,9 @@ const WALK_INODE_CACHE = 256;
 /** What a copy needs to know of an inode, as plain numbers. */
 export interface TreeNode {
   inode: Ext4Inode;
+  /** Tells inodes apart within the volume: hard links share it. */
   ino: number;
-  /** The volume's st_dev. */
+  /** The volume's st_dev (a copy from a host directory may meet several file systems). */
   dev: number;
   /** i_mode: type and permission bits. */
   mode: number;
