@@ -100,8 +100,14 @@ export interface BatchResult {
   existed: number[];
 }
 
-export type WorkerRequest = { type: 'batch' } & BatchMessage;
+/**
+ * To the worker: what the main thread's applier knows when the worker takes
+ * over (the applier's state, see cp-apply.ts), then batches.
+ */
+export type WorkerRequest = ({ type: 'batch' } & BatchMessage) | { type: 'take-over'; state: unknown };
+/** From the worker: `ready` once it has loaded, then a reply per batch. */
 export type WorkerReply =
+  | { type: 'ready' }
   | ({ type: 'batch-done'; ops: ArrayBuffer; data: ArrayBuffer } & BatchResult)
   | { type: 'crashed'; message: string };
 

@@ -11,16 +11,20 @@
  * reads ahead, at most `POOL` batches ahead, so memory stays bounded (a few
  * MiB) however large the tree.
  *
- * A copy starts on this thread: a single file never pays for starting a
- * worker (tens of milliseconds of the other core's time). The worker is
- * started when a tree copy begins (`expectTree`), so that it boots while the
- * image is read, or at the latest when a batch fills up; either way at a
- * point where no file is half written, and what the local applier knows
- * (directories made, failures, first names of hard links) is handed to it.
+ * A copy starts on this thread, and a single small file never leaves it.
+ * The worker is started when a tree copy begins (`expectTree`), or when a
+ * batch fills up; it boots (tens of milliseconds) while this thread goes on
+ * applying batches itself, and takes over at the first batch boundary after
+ * it is ready with no file half written, with what the local applier knows
+ * (directories made, failures, first names of hard links). A small tree is
+ * done before that and never waits for it.
  */
 import { Worker } from 'node:worker_threads';
 import { HostApplier } from './cp-apply.js';
-import { BATCH_BYTES, BATCH_OPS, F, OP_STRIDE, type ApplyOptions, type BatchMessage, type BatchResult, type HostFailure, type OpKind, type WorkerReply } from './cp-ops.js';
+import {
+  BATCH_BYTES, BATCH_OPS, F, OP_STRIDE, type ApplyOptions, type BatchMessage, type BatchResult, type HostFailure, type OpKind, type WorkerReply,
+  type WorkerRequest,
+} from './cp-ops.js';
 import type { HostPath } from './host-ops.js';
 
 /** Batches allocated at most: the one being filled plus those the worker holds. */
@@ -52,6 +56,10 @@ export class HostWriter {
   private waiters: Array<() => void> = [];
   private readonly local: HostApplier;
   private worker: Worker | undefined;
+  /** The worker has loaded and can take over. */
+  private ready = false;
+  /** Batches go to the worker (it has taken over). */
+  private live = false;
   private script: URL | undefined;
   private crash: Error | undefined;
 
@@ -87,7 +95,7 @@ export class HostWriter {
 
   /** A tree is about to be copied: start the worker now if there is to be one, so it boots meanwhile. */
   expectTree(): void {
-    if (this.worker === undefined && this.script !== undefined && this.local.idle && this.count === 0) this.startWorker(this.script);
+    if (this.worker === undefined && this.script !== undefined) this.startWorker(this.script);
   }
 
   /** Whether one more record without data fits. */
@@ -165,6 +173,7 @@ export class HostWriter {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
+    this.live = false;
     if (w !== undefined) await w.terminate();
   }
 
@@ -179,27 +188,40 @@ export class HostWriter {
     this.used = 0;
     this.names = [];
     this.targets = [];
-    // A copy that fills a batch is large enough for a worker; it takes over between files.
-    if (this.worker === undefined && this.script !== undefined && !final && this.local.idle) this.startWorker(this.script);
-    if (this.worker === undefined) {
+    // A copy that fills a batch is large enough for a worker.
+    if (this.worker === undefined && this.script !== undefined && !final) this.startWorker(this.script);
+    const w = this.worker;
+    if (w !== undefined && this.ready && !this.live && this.local.idle) {
+      w.postMessage({ type: 'take-over', state: this.local.state() } satisfies WorkerRequest);
+      this.live = true;
+    }
+    if (!this.live || w === undefined) {
       this.absorb(this.local.apply(msg));
       return;
     }
     this.inFlight++;
     this.hasBatch = false;
-    this.worker.postMessage({ type: 'batch', ...msg }, [msg.ops, msg.data]);
+    w.postMessage({ type: 'batch', ...msg } satisfies WorkerRequest, [msg.ops, msg.data]);
   }
 
   private startWorker(script: URL): void {
     this.script = undefined;
-    const w = new Worker(script, { workerData: { options: this.opts, state: this.local.state() } });
+    const w = new Worker(script, { workerData: this.opts });
     this.worker = w;
     const fail = (e: Error): void => {
+      if (!this.live) {
+        // Nothing was handed over yet: go on without it.
+        if (this.worker === w) this.worker = undefined;
+        void w.terminate().catch(() => undefined);
+        return;
+      }
       this.crash ??= e;
       this.wakeAll();
     };
     w.on('message', (m: WorkerReply) => {
-      if (m.type === 'batch-done') {
+      if (m.type === 'ready') {
+        this.ready = true;
+      } else if (m.type === 'batch-done') {
         this.inFlight--;
         this.spare.push({ ops: m.ops, data: m.data });
         this.absorb(m);

@@ -26,8 +26,8 @@ import { mountedOf } from './volume.js';
 import { mayHaveXattrs, xattrPairs } from './xattr-ops.js';
 import type { PathLike, Volume } from './types.js';
 
-/** Enough for the inodes a depth-first walk holds at once (a directory per level, plus the current file). */
-const WALK_INODE_CACHE = 256;
+/** A walk meets each inode once and keeps what it needs: a cache here would only hold garbage longer. */
+const WALK_INODE_CACHE = 16;
 
 /** What a copy needs to know of an inode, as plain numbers. */
 export interface TreeNode {
