@@ -30,7 +30,12 @@ import type { HostPath } from './host-ops.js';
 /** Batches allocated at most: the one being filled plus those the worker holds. */
 const POOL = 8;
 
-/** The worker's script, beside this module once built; tests that run the TypeScript sources stay on one thread. */
+/**
+ * The worker's script, beside this module once built; tests that run the
+ * TypeScript sources stay on one thread. EXT4KIT_CP_THREADS=0 keeps every copy
+ * on one thread; =eager hands over at the first batch, waiting for the worker
+ * if need be (so that tests can be sure which thread applied what).
+ */
 function workerScript(): URL | undefined {
   if (process.env.EXT4KIT_CP_THREADS === '0') return undefined;
   const url = new URL('./cp-worker.js', import.meta.url);
@@ -69,6 +74,9 @@ export class HostWriter {
   readonly existed = new Set<number>();
   /** LINK ids whose first name was never made: to be copied on their own. */
   readonly unlinked: number[] = [];
+
+  private readonly eager = process.env.EXT4KIT_CP_THREADS === 'eager';
+  private whenReady: Promise<void> | undefined;
 
   constructor(private readonly opts: ApplyOptions, private readonly onFailure: (f: HostFailure) => void, threads: boolean) {
     this.local = new HostApplier(opts);
@@ -137,12 +145,19 @@ export class HostWriter {
 
   /** Sends the current batch off and gets an empty one, waiting while the worker holds every batch. */
   async next(): Promise<void> {
+    await this.awaitEager();
     this.flush(false);
     await this.acquire();
   }
 
+  private async awaitEager(): Promise<void> {
+    if (this.eager && this.worker === undefined && this.script !== undefined) this.startWorker(this.script);
+    if (this.eager && !this.ready) await this.whenReady;
+  }
+
   /** Applies everything pushed so far and waits for it; the failure sets are then complete. */
   async drain(): Promise<void> {
+    await this.awaitEager();
     this.flush(true);
     while (this.inFlight > 0 && this.crash === undefined) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -208,10 +223,13 @@ export class HostWriter {
     this.script = undefined;
     const w = new Worker(script, { workerData: this.opts });
     this.worker = w;
+    let readied!: () => void;
+    this.whenReady = new Promise<void>((resolve) => { readied = resolve; });
     const fail = (e: Error): void => {
       if (!this.live) {
         // Nothing was handed over yet: go on without it.
         if (this.worker === w) this.worker = undefined;
+        readied();
         void w.terminate().catch(() => undefined);
         return;
       }
@@ -221,6 +239,7 @@ export class HostWriter {
     w.on('message', (m: WorkerReply) => {
       if (m.type === 'ready') {
         this.ready = true;
+        readied();
       } else if (m.type === 'batch-done') {
         this.inFlight--;
         this.spare.push({ ops: m.ops, data: m.data });
