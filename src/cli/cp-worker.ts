@@ -4,13 +4,12 @@
  * main thread's applier knows), it applies each batch as it arrives, in
  * order, and sends the buffers back with what failed.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData, type MessagePort } from 'node:worker_threads';
 import { HostApplier, type ApplierState } from './cp-apply.js';
 import type { ApplyOptions, WorkerReply, WorkerRequest } from './cp-ops.js';
 
-const port = parentPort;
-if (port === null) throw new Error('cp-worker.js runs as a worker thread');
-const options = workerData as ApplyOptions;
+/** The options, and the channel the main thread talks on (see cp-writer.ts). */
+const { options, port } = workerData as { options: ApplyOptions; port: MessagePort };
 let applier: HostApplier | undefined;
 
 port.on('message', (req: WorkerRequest) => {

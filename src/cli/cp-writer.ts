@@ -19,7 +19,7 @@
  * (directories made, failures, first names of hard links). A small tree is
  * done before that and never waits for it.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { HostApplier } from './cp-apply.js';
 import {
   BATCH_BYTES, BATCH_OPS, F, OP_STRIDE, type ApplyOptions, type BatchMessage, type BatchResult, type HostFailure, type OpKind, type WorkerReply,
@@ -77,6 +77,9 @@ export class HostWriter {
 
   private readonly eager = process.env.EXT4KIT_CP_THREADS === 'eager';
   private whenReady: Promise<void> | undefined;
+  private readied: (() => void) | undefined;
+  /** Our end of the channel to the worker. */
+  private port: MessagePort | undefined;
 
   constructor(private readonly opts: ApplyOptions, private readonly onFailure: (f: HostFailure) => void, threads: boolean) {
     this.local = new HostApplier(opts);
@@ -169,6 +172,7 @@ export class HostWriter {
   /** After a batch went to the worker: an empty one to fill. */
   private async acquire(): Promise<void> {
     if (this.hasBatch) return;
+    this.poll();
     while (this.spare.length === 0 && this.allocated >= POOL && this.crash === undefined) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
@@ -186,10 +190,7 @@ export class HostWriter {
   }
 
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    this.live = false;
-    if (w !== undefined) await w.terminate();
+    await this.stopWorker();
   }
 
   private checkCrash(): void {
@@ -197,6 +198,7 @@ export class HostWriter {
   }
 
   private flush(final: boolean): void {
+    this.poll();
     if (this.count === 0) return;
     const msg: BatchMessage = { ops: this.ops.buffer, count: this.count, data: this.data.buffer, names: this.names, targets: this.targets };
     this.count = 0;
@@ -205,54 +207,79 @@ export class HostWriter {
     this.targets = [];
     // A copy that fills a batch is large enough for a worker.
     if (this.worker === undefined && this.script !== undefined && !final) this.startWorker(this.script);
-    const w = this.worker;
-    if (w !== undefined && this.ready && !this.live && this.local.idle) {
-      w.postMessage({ type: 'take-over', state: this.local.state() } satisfies WorkerRequest);
+    const port = this.port;
+    if (port !== undefined && this.ready && !this.live && this.local.idle) {
+      port.postMessage({ type: 'take-over', state: this.local.state() } satisfies WorkerRequest);
       this.live = true;
     }
-    if (!this.live || w === undefined) {
+    if (!this.live || port === undefined) {
       this.absorb(this.local.apply(msg));
       return;
     }
     this.inFlight++;
     this.hasBatch = false;
-    w.postMessage({ type: 'batch', ...msg } satisfies WorkerRequest, [msg.ops, msg.data]);
+    port.postMessage({ type: 'batch', ...msg } satisfies WorkerRequest, [msg.ops, msg.data]);
   }
 
   private startWorker(script: URL): void {
     this.script = undefined;
-    const w = new Worker(script, { workerData: this.opts });
+    // Replies come on a channel of our own, which `poll` can read without yielding.
+    const { port1, port2 } = new MessageChannel();
+    const w = new Worker(script, { workerData: { options: this.opts, port: port2 }, transferList: [port2] });
     this.worker = w;
-    let readied!: () => void;
-    this.whenReady = new Promise<void>((resolve) => { readied = resolve; });
-    const fail = (e: Error): void => {
-      if (!this.live) {
-        // Nothing was handed over yet: go on without it.
-        if (this.worker === w) this.worker = undefined;
-        readied();
-        void w.terminate().catch(() => undefined);
-        return;
-      }
-      this.crash ??= e;
-      this.wakeAll();
-    };
-    w.on('message', (m: WorkerReply) => {
-      if (m.type === 'ready') {
-        this.ready = true;
-        readied();
-      } else if (m.type === 'batch-done') {
-        this.inFlight--;
-        this.spare.push({ ops: m.ops, data: m.data });
-        this.absorb(m);
-      } else if (m.type === 'crashed') {
-        fail(new Error(`the copy's writer thread failed: ${m.message}`));
-      }
-      this.wakeAll();
-    });
-    w.on('error', fail);
+    this.port = port1;
+    this.whenReady = new Promise<void>((resolve) => { this.readied = resolve; });
+    port1.on('message', (m: WorkerReply) => this.onReply(m));
+    w.on('error', (e) => this.workerFailed(w, e));
     w.on('exit', (code) => {
-      if (this.worker === w) fail(new Error(`the copy's writer thread exited (status ${code})`));
+      if (this.worker === w) this.workerFailed(w, new Error(`the copy's writer thread exited (status ${code})`));
     });
+  }
+
+  /**
+   * Takes the replies that have arrived, without yielding: the walk keeps
+   * this thread busy for long stretches (reading is synchronous), in which
+   * the event loop would not deliver them.
+   */
+  private poll(): void {
+    const port = this.port;
+    if (port === undefined) return;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.onReply(m.message as WorkerReply);
+  }
+
+  private onReply(m: WorkerReply): void {
+    if (m.type === 'ready') {
+      this.ready = true;
+      this.readied?.();
+    } else if (m.type === 'batch-done') {
+      this.inFlight--;
+      this.spare.push({ ops: m.ops, data: m.data });
+      this.absorb(m);
+    } else if (this.worker !== undefined) {
+      this.workerFailed(this.worker, new Error(`the copy's writer thread failed: ${m.message}`));
+    }
+    this.wakeAll();
+  }
+
+  private workerFailed(w: Worker, e: Error): void {
+    if (!this.live) {
+      // Nothing was handed over yet: go on without it.
+      if (this.worker === w) void this.stopWorker()?.catch(() => undefined);
+      this.readied?.();
+      return;
+    }
+    this.crash ??= e;
+    this.wakeAll();
+  }
+
+  /** Stops the worker (without waiting for it) and closes our end of the channel. */
+  private stopWorker(): Promise<number> | undefined {
+    const w = this.worker;
+    this.worker = undefined;
+    this.live = false;
+    this.port?.close();
+    this.port = undefined;
+    return w?.terminate();
   }
 
   private wakeAll(): void {
