@@ -1,7 +1,6 @@
 /**
- * Applies batches of copy operations (cp-ops.ts) to the host with
- * synchronous system calls, on whichever thread runs it: the main thread
- * for small copies, a worker for trees (cp-worker.ts).
+ * Applies batches of file records (cp-ops.ts) to the host with synchronous
+ * system calls, on whichever thread has the batch (cp-writer.ts).
  *
  * Synchronous calls because each is short (1-3 us from a warm cache) and
  * the libuv thread pool round trip of an asynchronous one costs 15-30 us;
@@ -9,54 +8,29 @@
  *
  * The rules are GNU cp's: a new file gets the source's permission bits
  * (minus the umask without -a); an existing file is truncated and
- * overwritten in place; an existing directory is merged into; a symlink or
- * hard link replaces a non-directory in its way. With -a owners are set
- * (as root), then the exact mode (chown clears set-ID bits), and whole-second
- * times on the open file. What needs the whole tree in place first —
- * directory modes and times, xattrs, special files, nanosecond times — is
- * left to cp-finish.ts.
+ * overwritten in place; a symlink replaces a non-directory in its way. With
+ * -a owners are set (as root, and only where they differ: cp-dirs.ts), then
+ * the exact mode (chown clears set-ID bits), and whole-second times on the
+ * open file. What needs the whole tree in place first (directory modes and
+ * times, hard links, xattrs, special files, nanosecond times) is left to
+ * the end of the copy.
  *
- * chown is left out where it would change nothing: for an entry this copy
- * created, owned by us, in a directory whose group new entries certainly
- * get (see `DirState`). That is most of a tree copied by root from an image
- * of root's files.
- *
- * A failure is reported against the host path and the record's id; what
- * depends on it (entries of a directory that could not be made, the rest of
- * a file) is skipped without another message.
+ * A failure is reported against the host path and the record's id; the
+ * rest of a file that failed is skipped.
  */
 import {
-  chownSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, mkdirSync,
-  openSync, symlinkSync, unlinkSync, writeSync,
+  closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, openSync, symlinkSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { assert, AssertionError } from '../base/assert.js';
-import { F, FL_ABORT, FL_FIRST, FL_KEEP, FL_LAST, FL_TIMES, OP_STRIDE, OpKind } from './cp-ops.js';
-import type { ApplyOptions, BatchMessage, BatchResult, HostFailure } from './cp-ops.js';
-import { joinHost, shown } from './cp-paths.js';
+import { ownedAlready } from './cp-dirs.js';
+import { F, FL_ABORT, FL_FIRST, FL_LAST, FL_TIMES, OP_STRIDE, OpKind } from './cp-ops.js';
+import type { ApplyOptions, BatchMessage, HostFailure } from './cp-ops.js';
+import { shown } from './cp-paths.js';
 import type { HostPath } from './host-ops.js';
 import { describeError } from './report.js';
 
 /** A file being written across records. */
-interface OpenFile { id: number; fd: number; path: HostPath; created: boolean; end: number; dir: DirState | undefined }
-
-const S_ISGID = 0o2000;
-
-/**
- * A directory made (or merged into) by the copy. `newGid` is the group a new
- * entry in it certainly gets, learnt from the directory itself after it was
- * made and chowned: set only when the directory is ours (so the file system
- * gives new entries our uid) and both rules Linux file systems use agree —
- * the System V rule (the directory's group if it is set-group-ID, else our
- * egid) and the BSD rule of `grpid` mounts (always the directory's group).
- */
-interface DirState { path: HostPath; newGid: number | undefined }
-
-/** What an applier knows that later records depend on; handed to a worker that takes over. */
-export interface ApplierState {
-  dirs: Array<[number, DirState]>;
-  failed: number[];
-  kept: Array<[number, HostPath]>;
-}
+interface OpenFile { id: number; fd: number; path: HostPath; created: boolean; end: number }
 
 function writeAll(fd: number, data: Uint8Array, offset: number, length: number, position: number): void {
   let done = 0;
@@ -103,63 +77,43 @@ function asHostPath(p: HostPath | Uint8Array): HostPath {
 }
 
 export class HostApplier {
-  /** MKDIR id -> the directory. */
-  private readonly dirs: Map<number, DirState>;
-  /** Ids of records that failed: their dependants are skipped. */
-  private readonly failed: Set<number>;
-  /** First names of multiply-linked files, for the LINK records of later names. */
-  private readonly kept: Map<number, HostPath>;
   private file: OpenFile | undefined;
-  private readonly euid = process.geteuid?.() ?? -1;
-  private readonly egid = process.getegid?.() ?? -1;
+  /** A file whose first piece failed: its other pieces are skipped. */
+  private skipping = -1;
 
-  constructor(private readonly opts: ApplyOptions, state?: ApplierState) {
-    this.dirs = new Map(state?.dirs);
-    this.failed = new Set(state?.failed);
-    this.kept = new Map(state?.kept);
-  }
+  constructor(private readonly opts: ApplyOptions) {}
 
   /** Nothing is half done: no file is open between records. */
   get idle(): boolean {
     return this.file === undefined;
   }
 
-  state(): ApplierState {
-    assert(this.idle, 'applier state taken with a file open');
-    return { dirs: [...this.dirs], failed: [...this.failed], kept: [...this.kept] };
-  }
-
-  apply(batch: BatchMessage): BatchResult {
+  apply(batch: BatchMessage): HostFailure[] {
     const ops = new Float64Array(batch.ops, 0, batch.count * OP_STRIDE);
     const data = new Uint8Array(batch.data);
-    const result: BatchResult = { failures: [], existed: [] };
+    const failures: HostFailure[] = [];
     for (let i = 0; i < batch.count; i++) {
       const r = i * OP_STRIDE;
       const id = ops[r + F.ID];
-      // A later piece of a file that already failed.
-      if (this.failed.has(id)) continue;
-      const dir = ops[r + F.DIR];
-      if (dir >= 0 && this.failed.has(dir)) {
-        this.failed.add(id);
-        result.failures.push({ id, silent: true });
-        continue;
-      }
+      if (id === this.skipping) continue;
       let path: HostPath | undefined;
       try {
-        if ((ops[r + F.KIND] as OpKind) === OpKind.FILE && (ops[r + F.FLAGS] & FL_FIRST) === 0) {
+        if ((ops[r + F.KIND] as OpKind) === OpKind.SYMLINK) {
+          path = asHostPath(batch.names[i]);
+          this.symlink(ops, r, path, asHostPath(batch.targets[ops[r + F.REF]]));
+        } else {
+          if ((ops[r + F.FLAGS] & FL_FIRST) !== 0) {
+            assert(this.file === undefined, 'a file starts while another is open');
+            path = asHostPath(batch.names[i]);
+            const { fd, created } = createDest(path, ops[r + F.MODE] & 0o777);
+            this.file = { id, fd, path, created, end: 0 };
+          }
           this.filePiece(ops, r, data);
-          continue;
-        }
-        path = this.pathOf(dir, batch.names[i]);
-        const failure = this.applyOne(ops, r, path, data, batch.targets, result);
-        if (failure !== undefined) {
-          this.failed.add(id);
-          result.failures.push(failure);
         }
       } catch (e) {
         // A bug is not a failed file: let it stop the copy.
         if (e instanceof AssertionError) throw e;
-        this.failed.add(id);
+        this.skipping = id;
         const open = this.file;
         if (open !== undefined && open.id === id) {
           this.file = undefined;
@@ -170,105 +124,17 @@ export class HostApplier {
             // The error that got us here is the one to report.
           }
         }
-        result.failures.push(this.failure(id, e, path));
+        const hostPath = (e as { path?: unknown }).path;
+        const { message, code } = describeError(e);
+        failures.push({ id, where: typeof hostPath === 'string' ? hostPath : path === undefined ? undefined : shown(path), message, code });
       }
     }
-    return result;
+    return failures;
   }
 
-  private failure(id: number, e: unknown, path: HostPath | undefined): HostFailure {
-    const hostPath = (e as { path?: unknown }).path;
-    const where = typeof hostPath === 'string' ? hostPath : path === undefined ? undefined : shown(path);
-    const { message, code } = describeError(e);
-    return { id, silent: false, where, message, code };
-  }
-
-  private pathOf(dir: number, name: HostPath | Uint8Array): HostPath {
-    if (dir < 0) return asHostPath(name);
-    const parent = this.dirs.get(dir);
-    assert(parent !== undefined, () => `directory record ${dir} comes before its entries`);
-    return joinHost(parent.path, name);
-  }
-
-  /** Whether a new entry of `dir` already has the owner `uid`:`gid` (see DirState). */
-  private ownedAlready(dir: DirState | undefined, uid: number, gid: number): boolean {
-    return dir?.newGid !== undefined && uid === this.euid && gid === dir.newGid;
-  }
-
-  /** The directory at `path` as it is now: its owner, and what it gives new entries. */
-  private inspect(path: HostPath): { uid: number; gid: number; state: DirState } {
-    const st = lstatSync(path);
-    let newGid: number | undefined;
-    if (st.uid === this.euid) {
-      if ((st.mode & S_ISGID) !== 0) newGid = st.gid;
-      else if (st.gid === this.egid) newGid = this.egid;
-    }
-    return { uid: st.uid, gid: st.gid, state: { path, newGid } };
-  }
-
-  /** The first record of a subject; returns a failure that is not an exception. */
-  private applyOne(ops: Float64Array, r: number, path: HostPath, data: Uint8Array, targets: Uint8Array[], result: BatchResult): HostFailure | undefined {
-    const { archive, root } = this.opts;
-    const id = ops[r + F.ID];
-    const dir = ops[r + F.DIR];
-    const mode = ops[r + F.MODE];
-    const flags = ops[r + F.FLAGS];
-    switch (ops[r + F.KIND] as OpKind) {
-      case OpKind.MKDIR: {
-        let created = true;
-        try {
-          // Owner-writable so the contents can go in; the real mode is set at the end.
-          mkdirSync(path, archive ? 0o700 : (mode & 0o1777) | 0o700);
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'EEXIST') throw e;
-          if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory() !== true) {
-            return { id, silent: false, where: shown(path), message: 'cannot overwrite non-directory with directory', code: 'ENOTDIR' };
-          }
-          result.existed.push(id);
-          created = false;
-        }
-        if (!(archive && root)) {
-          this.dirs.set(id, { path, newGid: undefined });
-          return undefined;
-        }
-        const uid = ops[r + F.UID];
-        const gid = ops[r + F.GID];
-        const parent = dir >= 0 ? this.dirs.get(dir) : undefined;
-        const skipped = created && this.ownedAlready(parent, uid, gid);
-        if (!skipped) chownSync(path, uid, gid);
-        let now = this.inspect(path);
-        if (skipped && (now.uid !== uid || now.gid !== gid)) {
-          // The file system did not follow the rules after all: chown all that is made there from now on.
-          parent!.newGid = undefined;
-          chownSync(path, uid, gid);
-          now = this.inspect(path);
-        }
-        this.dirs.set(id, now.state);
-        return undefined;
-      }
-      case OpKind.FILE: {
-        assert(this.file === undefined, 'a file starts while another is open');
-        const { fd, created } = createDest(path, mode & 0o777);
-        this.file = { id, fd, path, created, end: 0, dir: dir >= 0 ? this.dirs.get(dir) : undefined };
-        this.filePiece(ops, r, data);
-        return undefined;
-      }
-      case OpKind.SYMLINK: {
-        const target = asHostPath(targets[ops[r + F.REF]]);
-        replaceWith(path, () => symlinkSync(target, path));
-        if (archive && root) lchownSync(path, ops[r + F.UID], ops[r + F.GID]);
-        if ((flags & FL_KEEP) !== 0) this.kept.set(id, path);
-        return undefined;
-      }
-      case OpKind.LINK: {
-        const first = this.kept.get(ops[r + F.REF]);
-        if (first === undefined) return { id, silent: true, linkTargetMissing: true };
-        replaceWithLink(first, path);
-        return undefined;
-      }
-      default:
-        throw new AssertionError(`unknown copy record kind ${ops[r + F.KIND]}`);
-    }
+  private symlink(ops: Float64Array, r: number, path: HostPath, target: HostPath): void {
+    replaceWith(path, () => symlinkSync(target, path));
+    if (this.opts.archive && this.opts.root) lchownSync(path, ops[r + F.UID], ops[r + F.GID]);
   }
 
   /** A piece of the open file: its bytes, and on the last piece its length and attributes. */
@@ -279,7 +145,6 @@ export class HostApplier {
     if ((flags & FL_ABORT) !== 0) {
       // The source could not be read (already reported): keep what was written, set nothing.
       this.file = undefined;
-      this.failed.add(f.id);
       closeSync(f.fd);
       return;
     }
@@ -297,7 +162,7 @@ export class HostApplier {
     if (archive) {
       const uid = ops[r + F.UID];
       const gid = ops[r + F.GID];
-      if (root && !(f.created && this.ownedAlready(f.dir, uid, gid))) fchownSync(f.fd, uid, gid);
+      if (root && !(f.created && ownedAlready(ops[r + F.NEW_GID], uid, gid))) fchownSync(f.fd, uid, gid);
       // chown clears set-user/group-ID, so the exact mode goes on after it; a new file
       // created with all its bits (no special bits, nothing masked) needs no chmod.
       const perm = ops[r + F.MODE] & 0o7777;
@@ -306,6 +171,5 @@ export class HostApplier {
     }
     this.file = undefined;
     closeSync(f.fd);
-    if ((flags & FL_KEEP) !== 0) this.kept.set(f.id, f.path);
   }
 }

@@ -119,7 +119,7 @@ async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: Rea
   const times = d.times.filter((t) => !missing.has(pathKey(t.dest)));
   for (const dir of dirs) {
     if (dir.atimeNs === undefined || dir.mtimeNs === undefined) continue;
-    times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label, id: dir.id, dir: dir.dir });
+    times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label, id: dir.id });
   }
   // Whole seconds pass exactly through the double Node's utimes takes: those are
   // set here, and only finer times need the host-ops batch.

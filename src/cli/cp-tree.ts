@@ -1,13 +1,15 @@
 /**
  * The copy of files and trees out of an image onto the host, for `cp`.
  *
- * This side reads: it walks the source depth first, one entry at a time,
- * and turns each into records for the host writer (cp-writer.ts), with file
- * contents read straight into the writer's batch. The host calls themselves
- * happen in cp-apply.ts, on a worker thread for a tree, so reading the image
- * and creating the files overlap. What must wait until all contents are in
- * place — special files, xattrs, nanosecond times, directory modes and
- * times — is collected here and applied by cp-finish.ts.
+ * This side reads: it walks the source depth first, one entry at a time.
+ * It makes each directory on the host itself (cp-dirs.ts) before reading
+ * what is in it, and turns each file and symlink into records for the host
+ * writer (cp-writer.ts), with file contents read straight into the
+ * writer's batch; the writer has them created on whichever thread is free
+ * (cp-apply.ts), so reading the image and creating the files overlap. What
+ * must wait until all contents are in place — hard links, special files,
+ * xattrs, nanosecond times, directory modes and times — is collected here
+ * and applied at the end (`finish`, then cp-finish.ts).
  *
  * Without -a this follows GNU `cp -r`: new files get the source's
  * permission bits minus the umask and minus set-user/group-ID, new
@@ -18,7 +20,9 @@
 import { AssertionError } from '../base/assert.js';
 import { corrupted, isFsError } from '../base/errors.js';
 import type { Volume } from '../vfs/types.js';
-import { BATCH_BYTES, FL_ABORT, FL_FIRST, FL_KEEP, FL_LAST, FL_TIMES, OpKind, type HostFailure } from './cp-ops.js';
+import { replaceWithLink } from './cp-apply.js';
+import { makeDir, type DirState } from './cp-dirs.js';
+import { BATCH_BYTES, FL_ABORT, FL_FIRST, FL_LAST, FL_TIMES, OpKind, type HostFailure } from './cp-ops.js';
 import { hostName, joinHost, shown } from './cp-paths.js';
 import { Ext4Source, PublicSource, type CopySource, type SourceEntry, type SourceNode, type XattrPair } from './cp-source.js';
 import { HostWriter } from './cp-writer.js';
@@ -38,10 +42,10 @@ export interface CopyJob {
   dest: HostPath;
 }
 
-/** Where deferred work belongs: dropped when its record, or its directory, failed on the host. */
-interface Owner { id: number; dir: number }
+/** The file or symlink record deferred work belongs to (dropped when it failed), or -1. */
+interface Owner { id: number }
 
-export interface DirFinish extends Owner { dest: HostPath; depth: number; mode: number | undefined; atimeNs?: bigint; mtimeNs?: bigint; label: string; onlyIfCreated?: boolean }
+export interface DirFinish extends Owner { dest: HostPath; depth: number; mode: number | undefined; atimeNs?: bigint; mtimeNs?: bigint; label: string }
 export interface SpecialNode extends Owner { dest: HostPath; mode: number; rdev: number; uid: number; gid: number; label: string }
 export interface PendingLink extends Owner { target: HostPath; dest: HostPath; label: string }
 export interface TimesItem extends Owner { dest: HostPath; atimeNs: bigint; mtimeNs: bigint; label: string }
@@ -58,13 +62,16 @@ export interface Deferred {
 }
 
 /** A directory being copied. */
-interface Frame<N> { node: N; id: number; src: HostPath; dest: HostPath; depth: number }
+interface Frame<N> { node: N; dir: DirState; src: HostPath; depth: number }
 
 /** Where one node goes: an entry of a directory being copied, or the top of a copy. */
 interface Place<N> { parent: Frame<N> | undefined; name: HostPath; top?: { src: HostPath; dest: HostPath } }
 
 /** The first name of an inode that has more. */
 interface LinkSlot { id: number; special: boolean; dest: HostPath }
+
+/** A later name of a file or symlink, linked at the end; copied on its own if its first name failed. */
+interface LaterName { first: LinkSlot; dest: HostPath; label: string; copyAlone: () => Promise<void> }
 
 interface Run<E extends SourceEntry, N extends SourceNode> { source: CopySource<E, N>; image: string }
 
@@ -85,16 +92,17 @@ export class TreeCopier {
   readonly deferred: Deferred = { specials: [], specialLinks: [], xattrs: [], dirs: [], times: [] };
   private readonly writer: HostWriter;
   private readonly links = new Map<string, LinkSlot>();
-  /** LINK records, and how to copy that name on its own if its first name never got made. */
-  private readonly redo = new Map<number, () => Promise<void>>();
+  private readonly laterNames: LaterName[] = [];
+  /** Records whose source could not be read: like host failures, their later names are copied alone. */
+  private readonly unread = new Set<number>();
+  private readonly root = process.getuid?.() === 0;
 
   constructor(private readonly flags: CopyFlags, private readonly report: Reporter, private readonly umask: number, threads = true) {
-    const root = process.getuid?.() === 0;
-    this.writer = new HostWriter({ archive: flags.archive, root, umask }, (f) => this.hostFailed(f), threads);
+    this.writer = new HostWriter({ archive: flags.archive, root: this.root, umask }, (f) => this.hostFailed(f), threads);
   }
 
   private hostFailed(f: HostFailure): void {
-    this.report.fail(f.where, f.message ?? 'failed', f.code);
+    this.report.fail(f.where, f.message, f.code);
   }
 
   /** Copies one operand: `follow` copies what a final symlink points to. */
@@ -105,26 +113,35 @@ export class TreeCopier {
   }
 
   /**
-   * Applies everything on the host, copies on their own the later names whose
-   * first name failed, and leaves in `deferred` only what still applies.
+   * Has everything created, then the later names of multiply-linked files
+   * linked (or, where the first name failed, copied on their own), and leaves
+   * in `deferred` only what still applies.
    */
   async finish(): Promise<void> {
     try {
       await this.writer.drain();
-      const again = this.writer.unlinked.splice(0);
-      for (const id of again) await this.redo.get(id)?.();
-      if (again.length > 0) await this.writer.drain();
+      const failed = (id: number): boolean => this.writer.failed.has(id) || this.unread.has(id);
+      let alone = false;
+      for (const later of this.laterNames) {
+        if (failed(later.first.id)) {
+          await later.copyAlone();
+          alone = true;
+          continue;
+        }
+        try {
+          replaceWithLink(later.first.dest, later.dest);
+        } catch (e) {
+          this.report.error(shown(later.dest), e);
+        }
+      }
+      if (alone) await this.writer.drain();
     } finally {
       await this.writer.close();
     }
-    const { failed, existed } = this.writer;
-    const live = (o: Owner): boolean => !failed.has(o.id) && !failed.has(o.dir);
+    const live = (o: Owner): boolean => !this.writer.failed.has(o.id) && !this.unread.has(o.id);
     const d = this.deferred;
-    d.specials = d.specials.filter(live);
-    d.specialLinks = d.specialLinks.filter(live);
     d.xattrs = d.xattrs.filter(live);
     d.times = d.times.filter(live);
-    d.dirs = d.dirs.filter((x) => live(x) && !(x.onlyIfCreated === true && existed.has(x.id)));
   }
 
   /** Stops the writer without applying what is still queued (the copy is failing anyway). */
@@ -144,8 +161,9 @@ export class TreeCopier {
     if ((node.mode & S_IFMT) === S_IFDIR) {
       this.writer.expectTree();
       await this.copyTree(run, node, place);
+    } else {
+      await this.copyNode(run, node, place, true);
     }
-    else await this.copyNode(run, node, place, true);
   }
 
   private label(run: Run<SourceEntry, SourceNode>, place: Place<unknown>): string {
@@ -175,7 +193,8 @@ export class TreeCopier {
   /**
    * A directory and everything below it, depth first with an explicit stack
    * (a deep tree must not exhaust the call stack). Each directory is made
-   * before its entries; its mode and times are set at the end.
+   * before its entries are read; its mode and times are set at the end. A
+   * directory that cannot be made is reported and its contents skipped.
    */
   private async copyTree<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, top: N, topPlace: Place<N>): Promise<void> {
     // ext4 directories have one parent: meeting one twice means a cycle on a corrupt image.
@@ -189,7 +208,7 @@ export class TreeCopier {
         const key = `${node.dev}:${node.ino}`;
         if (seen.has(key)) throw corrupted('directory', node.ino, 'is reached a second time (directory cycle)');
         seen.add(key);
-        frame = await this.makeDir(run, node, place);
+        frame = await this.openDir(run, node, place);
         entries = await run.source.entries(node);
       } catch (e) {
         this.fail(run, place, e);
@@ -214,10 +233,6 @@ export class TreeCopier {
     }
   }
 
-  private async xattrsOf<N extends SourceNode>(run: Run<SourceEntry, N>, node: N): Promise<XattrPair[]> {
-    return run.source.mayHaveXattrs?.(node) === false ? [] : run.source.xattrs(node);
-  }
-
   private async room(): Promise<void> {
     if (!this.writer.hasRoom()) await this.writer.next();
   }
@@ -230,52 +245,50 @@ export class TreeCopier {
     return this.writer.space(length)!;
   }
 
-  private async makeDir<N extends SourceNode>(run: Run<SourceEntry, N>, node: N, place: Place<N>): Promise<Frame<N>> {
-    const w = this.writer;
-    const id = w.newId();
-    const dir = dirOf(place);
-    const frame: Frame<N> = { node, id, src: srcOf(place), dest: destOf(place), depth: depthOf(place) };
+  private async xattrsOf<N extends SourceNode>(run: Run<SourceEntry, N>, node: N): Promise<XattrPair[]> {
+    return run.source.mayHaveXattrs?.(node) === false ? [] : run.source.xattrs(node);
+  }
+
+  /** Makes the directory on the host and records what its end needs. */
+  private async openDir<N extends SourceNode>(run: Run<SourceEntry, N>, node: N, place: Place<N>): Promise<Frame<N>> {
+    const dest = destOf(place);
     const mode = node.mode;
     const label = this.label(run, place);
+    const made = makeDir(dest, mode, node.uid, node.gid, place.parent?.dir, { archive: this.flags.archive, root: this.root, umask: this.umask });
+    const frame: Frame<N> = { node, dir: made.dir, src: srcOf(place), depth: depthOf(place) };
     if (this.flags.archive) {
-      this.deferXattrs(await this.xattrsOf(run, node), frame.dest, id, dir);
+      this.deferXattrs(await this.xattrsOf(run, node), dest, -1);
       this.deferred.dirs.push({
-        dest: frame.dest, depth: frame.depth, mode: mode & 0o7777, atimeNs: nsOf(node.atimeSec, node.atimeNsec),
-        mtimeNs: nsOf(node.mtimeSec, node.mtimeNsec), label, id, dir,
+        dest, depth: frame.depth, mode: mode & 0o7777, atimeNs: nsOf(node.atimeSec, node.atimeNsec),
+        mtimeNs: nsOf(node.mtimeSec, node.mtimeNsec), label, id: -1,
       });
-    } else if ((mode & 0o700) !== 0o700) {
+    } else if (!made.existed && (mode & 0o700) !== 0o700) {
       // GNU cp -r: a new directory ends with the source's bits minus the umask (sticky kept).
-      this.deferred.dirs.push({ dest: frame.dest, depth: frame.depth, mode: mode & 0o1777 & ~this.umask, label, id, dir, onlyIfCreated: true });
+      this.deferred.dirs.push({ dest, depth: frame.depth, mode: mode & 0o1777 & ~this.umask, label, id: -1 });
     }
-    await this.room();
-    w.push(OpKind.MKDIR, id, dir, nameOf(place), node, 0, 0, 0, 0, 0);
     return frame;
   }
 
   /**
    * With -a, the first name of a multiply-linked inode is copied and later
-   * names become links to it. Returns true when this was a later name (and
-   * its LINK record is out), false when it is to be copied (it may be the
-   * first name: `keep` then tells the writer to remember it).
+   * names become links to it at the end. Returns the record id for this name,
+   * or undefined when it is a later name (and taken care of).
    */
-  private async linked<E extends SourceEntry, N extends SourceNode>(
-    run: Run<E, N>, node: N, place: Place<N>, id: number, special: boolean,
-  ): Promise<{ linked: boolean; keep: boolean }> {
-    if (!this.flags.archive || node.nlink < 2) return { linked: false, keep: false };
+  private claim<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean, special: boolean): number | undefined {
+    const id = this.writer.newId();
+    if (!mayLink || !this.flags.archive || node.nlink < 2) return id;
     const key = `${run.image}\0${node.dev}\0${node.ino}`;
-    const slot = this.links.get(key);
-    if (slot === undefined) {
+    const first = this.links.get(key);
+    if (first === undefined) {
       this.links.set(key, { id, special, dest: destOf(place) });
-      return { linked: false, keep: true };
+      return id;
     }
-    if (slot.special) {
-      this.deferred.specialLinks.push({ target: slot.dest, dest: destOf(place), label: this.label(run, place), id, dir: dirOf(place) });
-      return { linked: true, keep: false };
+    if (first.special) {
+      this.deferred.specialLinks.push({ target: first.dest, dest: destOf(place), label: this.label(run, place), id: -1 });
+    } else {
+      this.laterNames.push({ first, dest: destOf(place), label: this.label(run, place), copyAlone: () => this.copyNode(run, node, place, false) });
     }
-    await this.room();
-    this.writer.push(OpKind.LINK, id, dirOf(place), nameOf(place), undefined, 0, 0, 0, 0, slot.id);
-    this.redo.set(id, () => this.copyNode(run, node, place, false));
-    return { linked: true, keep: false };
+    return undefined;
   }
 
   /**
@@ -294,53 +307,43 @@ export class TreeCopier {
     const into = w.space(size);
     if (into === undefined) return false;
     const id = w.newId();
-    const dir = dirOf(place);
-    const name = nameOf(place);
+    const dest = destOf(place);
+    const newGid = place.parent?.dir.newGid ?? -1;
     let n: number | undefined;
     try {
       n = source.readSync(node, 0, into, size);
     } catch (e) {
       // As cp does, the file is made and left empty, with no attributes.
-      w.push(OpKind.FILE, id, dir, name, node, 0, 0, 0, FL_FIRST | FL_ABORT, 0);
+      w.push(OpKind.FILE, id, newGid, dest, node, 0, 0, 0, FL_FIRST | FL_ABORT, 0);
+      this.unread.add(id);
       this.fail(run, place, e);
       return true;
     }
     if (n === undefined) return false;
     const times = archive && wholeSeconds(node);
-    w.push(OpKind.FILE, id, dir, name, node, n, 0, size, FL_FIRST | FL_LAST | (times ? FL_TIMES : 0), 0);
+    w.push(OpKind.FILE, id, newGid, dest, node, n, 0, size, FL_FIRST | FL_LAST | (times ? FL_TIMES : 0), 0);
     if (archive && !times) this.deferAttrs(run, node, place, [], id, true);
     return true;
   }
 
-  /** A record id for a file or symlink, unless it is a later name (then linked, and undefined). */
-  private async claim<E extends SourceEntry, N extends SourceNode>(
-    run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean,
-  ): Promise<{ id: number; keep: boolean } | undefined> {
-    const id = this.writer.newId();
-    if (!mayLink) return { id, keep: false };
-    const l = await this.linked(run, node, place, id, false);
-    return l.linked ? undefined : { id, keep: l.keep };
-  }
-
   private async copyFile<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean): Promise<void> {
+    const id = this.claim(run, node, place, mayLink, false);
+    if (id === undefined) return;
     const w = this.writer;
-    const claimed = await this.claim(run, node, place, mayLink);
-    if (claimed === undefined) return;
-    const { id, keep } = claimed;
     const { archive } = this.flags;
-    const dir = dirOf(place);
-    const name = nameOf(place);
+    const dest = destOf(place);
+    const newGid = place.parent?.dir.newGid ?? -1;
     const size = node.size;
-    const last = FL_LAST | (keep ? FL_KEEP : 0) | (archive && wholeSeconds(node) ? FL_TIMES : 0);
+    const last = FL_LAST | (archive && wholeSeconds(node) ? FL_TIMES : 0);
     let started = false;
     let xattrs: XattrPair[] = [];
     try {
       if (size > 0 && size <= BATCH_BYTES && node.blocks * 512 >= size) {
-        // Dense and small, as most files are: one read straight into the batch, one record.
+        // Dense and small: one read straight into the batch, one record.
         const into = w.space(size) ?? (await this.space(size));
         const n = run.source.readSync?.(node, 0, into, size) ?? (await run.source.read(node, 0, into, size));
         if (archive) xattrs = await this.xattrsOf(run, node);
-        w.push(OpKind.FILE, id, dir, name, node, n, 0, size, FL_FIRST | last, 0);
+        w.push(OpKind.FILE, id, newGid, dest, node, n, 0, size, FL_FIRST | last, 0);
         started = true;
       } else {
         // Only the ranges that hold data: holes stay holes on the host too.
@@ -357,47 +360,53 @@ export class TreeCopier {
             const into = w.space(Math.min(want, free))!;
             const n = run.source.readSync?.(node, pos, into, into.length) ?? (await run.source.read(node, pos, into, into.length));
             if (n === 0) break;
-            w.push(OpKind.FILE, id, dir, name, node, n, pos, 0, started ? 0 : FL_FIRST, 0);
+            w.push(OpKind.FILE, id, newGid, dest, node, n, pos, 0, started ? 0 : FL_FIRST, 0);
             started = true;
             pos += n;
           }
         }
         if (archive) xattrs = await this.xattrsOf(run, node);
         await this.room();
-        w.push(OpKind.FILE, id, dir, name, node, 0, 0, size, (started ? 0 : FL_FIRST) | last, 0);
+        w.push(OpKind.FILE, id, newGid, dest, node, 0, 0, size, (started ? 0 : FL_FIRST) | last, 0);
         started = true;
       }
     } catch (e) {
       // As cp does, the file stays as far as it got, with no attributes.
+      this.unread.add(id);
       await this.room();
-      w.push(OpKind.FILE, id, dir, name, node, 0, 0, 0, (started ? 0 : FL_FIRST) | FL_ABORT, 0);
+      w.push(OpKind.FILE, id, newGid, dest, node, 0, 0, 0, (started ? 0 : FL_FIRST) | FL_ABORT, 0);
       throw e;
     }
     if (archive) this.deferAttrs(run, node, place, xattrs, id, (last & FL_TIMES) === 0);
   }
 
   private async copySymlink<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, mayLink: boolean): Promise<void> {
-    const w = this.writer;
-    const claimed = await this.claim(run, node, place, mayLink);
-    if (claimed === undefined) return;
-    const { id, keep } = claimed;
-    // As bytes: a target need not be valid UTF-8 either.
-    const target = await run.source.readlink(node);
-    const xattrs = this.flags.archive ? await this.xattrsOf(run, node) : [];
+    const id = this.claim(run, node, place, mayLink, false);
+    if (id === undefined) return;
+    let target: Buffer;
+    let xattrs: XattrPair[];
+    try {
+      // As bytes: a target need not be valid UTF-8 either.
+      target = await run.source.readlink(node);
+      xattrs = this.flags.archive ? await this.xattrsOf(run, node) : [];
+    } catch (e) {
+      this.unread.add(id);
+      throw e;
+    }
     await this.room();
-    w.push(OpKind.SYMLINK, id, dirOf(place), nameOf(place), node, 0, 0, 0, keep ? FL_KEEP : 0, w.target(target));
+    const w = this.writer;
+    w.push(OpKind.SYMLINK, id, -1, destOf(place), node, 0, 0, 0, 0, w.target(target));
     if (this.flags.archive) this.deferAttrs(run, node, place, xattrs, id, true);
   }
 
   /** Fifos, devices and sockets are made in one batch at the end (Node cannot mknod). */
   private async copySpecial<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>): Promise<void> {
-    const id = this.writer.newId();
-    if ((await this.linked(run, node, place, id, true)).linked) return;
+    const id = this.claim(run, node, place, true, true);
+    if (id === undefined) return;
     const mode = node.mode;
     const perm = this.flags.archive ? mode & 0o7777 : mode & 0o777 & ~this.umask;
-    const dir = dirOf(place);
     this.deferred.specials.push({
-      dest: destOf(place), mode: (mode & S_IFMT) | perm, rdev: node.rdev, uid: node.uid, gid: node.gid, label: this.label(run, place), id, dir,
+      dest: destOf(place), mode: (mode & S_IFMT) | perm, rdev: node.rdev, uid: node.uid, gid: node.gid, label: this.label(run, place), id,
     });
     if (this.flags.archive) this.deferAttrs(run, node, place, await this.xattrsOf(run, node), id, true);
   }
@@ -406,17 +415,16 @@ export class TreeCopier {
   private deferAttrs(run: Run<SourceEntry, SourceNode>, node: SourceNode, place: Place<unknown>, xattrs: XattrPair[], id: number, times: boolean): void {
     if (xattrs.length === 0 && !times) return;
     const dest = destOf(place);
-    const dir = dirOf(place);
-    this.deferXattrs(xattrs, dest, id, dir);
+    this.deferXattrs(xattrs, dest, id);
     if (times) {
       this.deferred.times.push({
-        dest, atimeNs: nsOf(node.atimeSec, node.atimeNsec), mtimeNs: nsOf(node.mtimeSec, node.mtimeNsec), label: this.label(run, place), id, dir,
+        dest, atimeNs: nsOf(node.atimeSec, node.atimeNsec), mtimeNs: nsOf(node.mtimeSec, node.mtimeNsec), label: this.label(run, place), id,
       });
     }
   }
 
-  private deferXattrs(xattrs: XattrPair[], dest: HostPath, id: number, dir: number): void {
-    for (const x of xattrs) this.deferred.xattrs.push({ dest, name: x.name, value: x.value, id, dir });
+  private deferXattrs(xattrs: XattrPair[], dest: HostPath, id: number): void {
+    for (const x of xattrs) this.deferred.xattrs.push({ dest, name: x.name, value: x.value, id });
   }
 }
 
@@ -425,16 +433,7 @@ function srcOf(p: Place<unknown>): HostPath {
 }
 
 function destOf(p: Place<unknown>): HostPath {
-  return p.parent === undefined ? p.top!.dest : joinHost(p.parent.dest, p.name);
-}
-
-/** The parent's MKDIR id, or -1 at the top (whose record name is the whole destination path). */
-function dirOf(p: Place<unknown>): number {
-  return p.parent === undefined ? -1 : p.parent.id;
-}
-
-function nameOf(p: Place<unknown>): HostPath {
-  return p.parent === undefined ? p.top!.dest : p.name;
+  return p.parent === undefined ? p.top!.dest : joinHost(p.parent.dir.path, p.name);
 }
 
 function depthOf(p: Place<unknown>): number {

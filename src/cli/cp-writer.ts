@@ -1,40 +1,43 @@
 /**
- * The main thread's side of a copy's host writes: records and file contents
- * are collected into batches (cp-ops.ts) and applied either right here or,
- * once a copy proves large, by a worker thread.
+ * The main thread's side of a copy's host writes: file records and contents
+ * are collected into batches (cp-ops.ts), and each full batch is applied by
+ * whichever thread is free: a worker thread, or this one.
  *
  * Why a second thread: copying a tree out is two kinds of work of about the
- * same size — reading the image (the engine: directories, inodes, extent
- * maps, data) and creating the files on the host (open, write, chown, close:
- * system calls, each cheap, thousands of them). On one thread they add up; on
- * two they overlap. The worker applies batches in order while this thread
- * reads ahead, at most `POOL` batches ahead, so memory stays bounded (a few
- * MiB) however large the tree.
+ * same size: reading the image (the engine: directories, inodes, extent
+ * maps, data) and creating the files on the host (open, write, close:
+ * system calls, each cheap, thousands of them). On one thread they add up.
+ * Here the walk runs on this thread and hands full batches to the worker;
+ * when the worker already has `QUEUED` batches waiting, this thread applies
+ * the batch itself instead of waiting, so neither core idles whichever kind
+ * of work is the larger on a given machine. At most `POOL` batches exist, so
+ * memory stays bounded (a few MiB) however large the tree.
  *
- * A copy starts on this thread, and a single small file never leaves it.
- * The worker is started when a tree copy begins (`expectTree`), or when a
- * batch fills up; it boots (tens of milliseconds) while this thread goes on
- * applying batches itself, and takes over at the first batch boundary after
- * it is ready with no file half written, with what the local applier knows
- * (directories made, failures, first names of hard links). A small tree is
- * done before that and never waits for it.
+ * Batches do not depend on each other (cp-ops.ts), except that a file whose
+ * pieces span batches is finished by the thread that started it.
+ *
+ * The worker is started when a tree copy begins (`expectTree`) or when a
+ * batch fills up, and boots (tens of milliseconds) while this thread goes on
+ * alone; a single file or a small tree never waits for it.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { HostApplier } from './cp-apply.js';
 import {
-  BATCH_BYTES, BATCH_OPS, F, OP_STRIDE, type ApplyOptions, type BatchMessage, type BatchResult, type HostFailure, type OpKind, type WorkerReply,
-  type WorkerRequest,
+  BATCH_BYTES, BATCH_OPS, F, FL_ABORT, FL_FIRST, FL_LAST, OP_STRIDE, OpKind, type ApplyOptions, type BatchMessage, type HostFailure,
+  type WorkerReply, type WorkerRequest,
 } from './cp-ops.js';
 import type { HostPath } from './host-ops.js';
 
-/** Batches allocated at most: the one being filled plus those the worker holds. */
-const POOL = 8;
+/** Batches allocated at most. */
+const POOL = 6;
+/** Batches the worker may have waiting before this thread applies one itself. */
+const QUEUED = 2;
 
 /**
  * The worker's script, beside this module once built; tests that run the
  * TypeScript sources stay on one thread. EXT4KIT_CP_THREADS=0 keeps every copy
- * on one thread; =eager hands over at the first batch, waiting for the worker
- * if need be (so that tests can be sure which thread applied what).
+ * on one thread; =eager sends every batch to the worker, waiting for it to
+ * boot (so that tests can be sure which thread applied what).
  */
 function workerScript(): URL | undefined {
   if (process.env.EXT4KIT_CP_THREADS === '0') return undefined;
@@ -44,6 +47,8 @@ function workerScript(): URL | undefined {
 
 /** The attributes a record carries (a source node has them all). */
 export interface RecordMeta { mode: number; uid: number; gid: number; atimeSec: number; mtimeSec: number }
+
+type Place = 'here' | 'worker';
 
 export class HostWriter {
   private ops = new Float64Array(BATCH_OPS * OP_STRIDE);
@@ -55,31 +60,28 @@ export class HostWriter {
   private names: HostPath[] = [];
   private targets: Uint8Array[] = [];
   private nextId = 0;
+  /** A file's first piece is in the batch and its last is not yet. */
+  private midFile = false;
+  /** Where the next batch must go: the thread that holds a half-written file. */
+  private pinned: Place | undefined;
   private allocated = 1;
   private readonly spare: Array<{ ops: ArrayBuffer; data: ArrayBuffer }> = [];
   private inFlight = 0;
   private waiters: Array<() => void> = [];
   private readonly local: HostApplier;
   private worker: Worker | undefined;
-  /** The worker has loaded and can take over. */
+  /** Our end of the channel to the worker. */
+  private port: MessagePort | undefined;
+  /** The worker has loaded and takes batches. */
   private ready = false;
-  /** Batches go to the worker (it has taken over). */
-  private live = false;
   private script: URL | undefined;
   private crash: Error | undefined;
-
-  /** Ids of records that failed, reported or not. */
-  readonly failed = new Set<number>();
-  /** MKDIR ids whose directory was already there. */
-  readonly existed = new Set<number>();
-  /** LINK ids whose first name was never made: to be copied on their own. */
-  readonly unlinked: number[] = [];
-
   private readonly eager = process.env.EXT4KIT_CP_THREADS === 'eager';
   private whenReady: Promise<void> | undefined;
   private readied: (() => void) | undefined;
-  /** Our end of the channel to the worker. */
-  private port: MessagePort | undefined;
+
+  /** Ids of records that failed (and were reported). */
+  readonly failed = new Set<number>();
 
   constructor(private readonly opts: ApplyOptions, private readonly onFailure: (f: HostFailure) => void, threads: boolean) {
     this.local = new HostApplier(opts);
@@ -116,28 +118,30 @@ export class HostWriter {
 
   /**
    * Appends a record. A record with data (`len` > 0) must follow `space()`,
-   * whose view holds its bytes; `name` is needed on a subject's first record.
+   * whose view holds its bytes; `path` is needed on a file's first record.
+   * `newGid` is the group a new entry in the parent directory certainly gets, or -1.
    */
-  push(kind: OpKind, id: number, dir: number, name: HostPath, meta: RecordMeta | undefined, len: number, pos: number, size: number, flags: number, ref: number): void {
+  push(kind: OpKind, id: number, newGid: number, path: HostPath, meta: RecordMeta, len: number, pos: number, size: number, flags: number, ref: number): void {
     const o = this.ops;
     const r = this.count * OP_STRIDE;
     o[r + F.KIND] = kind;
     o[r + F.ID] = id;
-    o[r + F.DIR] = dir;
-    o[r + F.MODE] = meta?.mode ?? 0;
-    o[r + F.UID] = meta?.uid ?? 0;
-    o[r + F.GID] = meta?.gid ?? 0;
-    o[r + F.ATIME] = meta?.atimeSec ?? 0;
-    o[r + F.MTIME] = meta?.mtimeSec ?? 0;
+    o[r + F.NEW_GID] = newGid;
+    o[r + F.MODE] = meta.mode;
+    o[r + F.UID] = meta.uid;
+    o[r + F.GID] = meta.gid;
+    o[r + F.ATIME] = meta.atimeSec;
+    o[r + F.MTIME] = meta.mtimeSec;
     o[r + F.DATA] = this.used;
     o[r + F.LEN] = len;
     o[r + F.POS] = pos;
     o[r + F.SIZE] = size;
     o[r + F.FLAGS] = flags;
     o[r + F.REF] = ref;
-    this.names[this.count] = name;
+    this.names[this.count] = path;
     this.count++;
     this.used += len;
+    if (kind === OpKind.FILE) this.midFile = (flags & (FL_LAST | FL_ABORT)) === 0 && ((flags & FL_FIRST) !== 0 || this.midFile);
   }
 
   /** Keeps bytes (a symlink target) for the current batch; returns their index for F.REF. */
@@ -146,30 +150,36 @@ export class HostWriter {
     return this.targets.length - 1;
   }
 
-  /** Sends the current batch off and gets an empty one, waiting while the worker holds every batch. */
+  /** Sends the current batch off (or applies it) and starts an empty one. */
   async next(): Promise<void> {
     await this.awaitEager();
-    this.flush(false);
+    this.flush();
     await this.acquire();
   }
 
-  private async awaitEager(): Promise<void> {
-    if (this.eager && this.worker === undefined && this.script !== undefined) this.startWorker(this.script);
-    if (this.eager && !this.ready) await this.whenReady;
-  }
-
-  /** Applies everything pushed so far and waits for it; the failure sets are then complete. */
+  /** Applies everything pushed so far and waits for it; `failed` is then complete. */
   async drain(): Promise<void> {
     await this.awaitEager();
-    this.flush(true);
+    this.flush();
     while (this.inFlight > 0 && this.crash === undefined) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      this.poll();
+      if (this.inFlight > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     this.checkCrash();
     await this.acquire();
   }
 
-  /** After a batch went to the worker: an empty one to fill. */
+  async close(): Promise<void> {
+    await this.stopWorker();
+  }
+
+  private async awaitEager(): Promise<void> {
+    if (!this.eager) return;
+    if (this.worker === undefined && this.script !== undefined) this.startWorker(this.script);
+    if (!this.ready) await this.whenReady;
+  }
+
+  /** After a batch went to the worker: an empty one to fill, waiting only when every batch is out. */
   private async acquire(): Promise<void> {
     if (this.hasBatch) return;
     this.poll();
@@ -189,15 +199,11 @@ export class HostWriter {
     this.hasBatch = true;
   }
 
-  async close(): Promise<void> {
-    await this.stopWorker();
-  }
-
   private checkCrash(): void {
     if (this.crash !== undefined) throw this.crash;
   }
 
-  private flush(final: boolean): void {
+  private flush(): void {
     this.poll();
     if (this.count === 0) return;
     const msg: BatchMessage = { ops: this.ops.buffer, count: this.count, data: this.data.buffer, names: this.names, targets: this.targets };
@@ -206,19 +212,24 @@ export class HostWriter {
     this.names = [];
     this.targets = [];
     // A copy that fills a batch is large enough for a worker.
-    if (this.worker === undefined && this.script !== undefined && !final) this.startWorker(this.script);
+    if (this.worker === undefined && this.script !== undefined) this.startWorker(this.script);
     const port = this.port;
-    if (port !== undefined && this.ready && !this.live && this.local.idle) {
-      port.postMessage({ type: 'take-over', state: this.local.state() } satisfies WorkerRequest);
-      this.live = true;
-    }
-    if (!this.live || port === undefined) {
-      this.absorb(this.local.apply(msg));
+    let where: Place = 'here';
+    if (this.pinned !== undefined) where = this.pinned;
+    else if (port !== undefined && this.ready && (this.eager || this.inFlight < QUEUED)) where = 'worker';
+    this.pinned = this.midFile ? where : undefined;
+    if (where === 'here' || port === undefined) {
+      for (const f of this.local.apply(msg)) this.failedRecord(f);
       return;
     }
     this.inFlight++;
     this.hasBatch = false;
     port.postMessage({ type: 'batch', ...msg } satisfies WorkerRequest, [msg.ops, msg.data]);
+  }
+
+  private failedRecord(f: HostFailure): void {
+    this.failed.add(f.id);
+    this.onFailure(f);
   }
 
   private startWorker(script: URL): void {
@@ -254,7 +265,7 @@ export class HostWriter {
     } else if (m.type === 'batch-done') {
       this.inFlight--;
       this.spare.push({ ops: m.ops, data: m.data });
-      this.absorb(m);
+      for (const f of m.failures) this.failedRecord(f);
     } else if (this.worker !== undefined) {
       this.workerFailed(this.worker, new Error(`the copy's writer thread failed: ${m.message}`));
     }
@@ -262,8 +273,8 @@ export class HostWriter {
   }
 
   private workerFailed(w: Worker, e: Error): void {
-    if (!this.live) {
-      // Nothing was handed over yet: go on without it.
+    if (!this.ready || (this.inFlight === 0 && this.pinned !== 'worker')) {
+      // It holds no work: go on without it.
       if (this.worker === w) void this.stopWorker()?.catch(() => undefined);
       this.readied?.();
       return;
@@ -276,7 +287,7 @@ export class HostWriter {
   private stopWorker(): Promise<number> | undefined {
     const w = this.worker;
     this.worker = undefined;
-    this.live = false;
+    this.ready = false;
     this.port?.close();
     this.port = undefined;
     return w?.terminate();
@@ -286,14 +297,5 @@ export class HostWriter {
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();
-  }
-
-  private absorb(r: BatchResult): void {
-    for (const id of r.existed) this.existed.add(id);
-    for (const f of r.failures) {
-      this.failed.add(f.id);
-      if (f.linkTargetMissing === true) this.unlinked.push(f.id);
-      if (!f.silent) this.onFailure(f);
-    }
   }
 }
