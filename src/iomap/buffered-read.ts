@@ -76,13 +76,20 @@ export class FileReader {
    * with one synchronous device request, holes and unwritten extents zeroed.
    * Undefined, with `target` in an unknown state, when the device or a
    * mapping block cannot be read synchronously: then use `read`.
+   *
+   * `readDevice` replaces the device's own readIntoSync for the data (not
+   * for mapping blocks): a read-only caller may put a read-ahead window
+   * there (device/read-ahead.ts).
    */
-  readSync(inode: Ext4Inode, pos: number, target: Uint8Array, targetOffset: number, length: number): number | undefined {
+  readSync(
+    inode: Ext4Inode, pos: number, target: Uint8Array, targetOffset: number, length: number,
+    readDevice?: (offset: number, into: Uint8Array) => void,
+  ): number | undefined {
     const size = inode.size;
     if (pos >= size || length <= 0) return 0;
     const total = Math.min(length, size - pos);
     const end = pos + total;
-    const sync = this.fs.device.readIntoSync;
+    const sync = this.fs.device.readIntoSync === undefined ? undefined : (readDevice ?? this.fs.device.readIntoSync);
     if (sync === undefined) return undefined;
     const out = target.subarray(targetOffset, targetOffset + total);
     if (inode.hasInlineData) {

@@ -18,6 +18,7 @@
  */
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { InodeTable } from '../inode/inode-table.js';
+import { ReadAheadWindow } from '../device/read-ahead.js';
 import type { DirEntryInfo } from '../dir/dir-reader.js';
 import type { Mounted } from './mounted.js';
 import { pathArg, resolve } from './namei.js';
@@ -56,8 +57,12 @@ export type TreeEntry = DirEntryInfo;
 export class TreeReader {
   private readonly inodes: InodeTable;
 
+  private readonly window: ReadAheadWindow | undefined;
+
   private constructor(private readonly m: Mounted) {
     this.inodes = new InodeTable(m.fs, WALK_INODE_CACHE);
+    // Only a volume nobody writes may serve data from a private copy of device bytes.
+    this.window = m.fs.readOnly && m.fs.device.readIntoSync !== undefined ? new ReadAheadWindow(m.fs.device) : undefined;
   }
 
   /** A reader for a volume opened by `openVolume`; undefined for any other Volume. */
@@ -106,9 +111,13 @@ export class TreeReader {
     return this.m.reader.read(file.inode, pos, target, 0, length);
   }
 
-  /** `read` without waiting, or undefined when a block cannot be read synchronously. */
+  /**
+   * `read` without waiting, or undefined when a block cannot be read
+   * synchronously. File data comes through a read-ahead window (the volume
+   * is read-only, see device/read-ahead.ts).
+   */
   readSync(file: TreeNode, pos: number, target: Uint8Array, length: number): number | undefined {
-    return this.m.reader.readSync(file.inode, pos, target, 0, length);
+    return this.m.reader.readSync(file.inode, pos, target, 0, length, this.window?.read);
   }
 
   /** `dataRanges` without waiting, or undefined. */
