@@ -160,6 +160,21 @@ export class BufferCache {
   }
 
   /**
+   * `read` without waiting, for callers that can go on synchronously: the
+   * block from the cache, or read at once from a device that can serve
+   * synchronously; undefined when neither is possible (then use `read`).
+   */
+  readSync(blockNr: number): Uint8Array | undefined {
+    return this.bufferSync(blockNr)?.data;
+  }
+
+  /** `readDecoded` without waiting, under the same conditions as `readSync`. */
+  readDecodedSync<T>(blockNr: number, kind: string, decode: (data: Uint8Array, verified: boolean) => T): T | undefined {
+    const e = this.bufferSync(blockNr);
+    return e === undefined ? undefined : decodeBuffer(this, e, kind, decode);
+  }
+
+  /**
    * Drops a clean block (e.g. one found corrupt). A pinned block stays: its
    * bytes are a change not yet on disk.
    */
@@ -201,6 +216,23 @@ export class BufferCache {
     this.entries.clear();
   }
 
+  private bufferSync(blockNr: number): MetaBuffer | undefined {
+    const hit = this.entries.get(blockNr);
+    if (hit) return hit;
+    const sync = this.device.readIntoSync;
+    // A block already being read asynchronously is left to that read.
+    if (sync === undefined || this.loading.has(blockNr)) return undefined;
+    const data = new Uint8Array(this.blockSize);
+    sync(blockNr * this.blockSize, data);
+    return this.insert(blockNr, data);
+  }
+
+  private insert(blockNr: number, data: Uint8Array): MetaBuffer {
+    const e = new MetaBuffer(blockNr, data);
+    this.entries.set(blockNr, e, data.length);
+    return e;
+  }
+
   private async load(blockNr: number): Promise<MetaBuffer> {
     try {
       // A plain Uint8Array, not a Buffer: every slice and view the decoders
@@ -209,9 +241,7 @@ export class BufferCache {
       // loading an inode).
       const data = new Uint8Array(this.blockSize);
       await this.device.readInto(blockNr * this.blockSize, data);
-      const e = new MetaBuffer(blockNr, data);
-      this.entries.set(blockNr, e, data.length);
-      return e;
+      return this.insert(blockNr, data);
     } finally {
       this.loading.delete(blockNr);
     }

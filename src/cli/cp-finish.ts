@@ -15,10 +15,11 @@
  * Steps that need system calls Node lacks (exact-nanosecond times, xattrs,
  * mknod) go through host-ops, one python3 process per batch.
  */
-import { chmod, lchown, lutimes } from 'node:fs/promises';
-import { lutimesSync } from 'node:fs';
+import { lutimes } from 'node:fs/promises';
+import { chmodSync, lchownSync, lutimesSync } from 'node:fs';
+import { replaceWithLink } from './cp-apply.js';
+import { pathKey, shown } from './cp-paths.js';
 import type { Deferred, DirFinish, TimesItem } from './cp-tree.js';
-import { pathKey, replaceWithLink, shown } from './cp-tree.js';
 import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from './host-ops.js';
 import type { Reporter } from './report.js';
 
@@ -52,8 +53,8 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
       for (const [i, s] of d.specials.entries()) {
         if (failed.has(i)) continue;
         try {
-          await lchown(s.dest, s.uid, s.gid);
-          if ((s.mode & 0o6000) !== 0) await chmod(s.dest, s.mode & 0o7777);
+          lchownSync(s.dest, s.uid, s.gid);
+          if ((s.mode & 0o6000) !== 0) chmodSync(s.dest, s.mode & 0o7777);
         } catch (e) {
           report.error(shown(s.dest), e);
         }
@@ -86,7 +87,7 @@ export async function finishCopy(d: Deferred, report: Reporter, opts: FinishOpti
   for (const dir of dirs) {
     if (dir.mode === undefined) continue;
     try {
-      await chmod(dir.dest, dir.mode);
+      chmodSync(dir.dest, dir.mode);
     } catch (e) {
       report.error(shown(dir.dest), e);
     }
@@ -118,7 +119,7 @@ async function setAllTimes(d: Deferred, dirs: readonly DirFinish[], missing: Rea
   const times = d.times.filter((t) => !missing.has(pathKey(t.dest)));
   for (const dir of dirs) {
     if (dir.atimeNs === undefined || dir.mtimeNs === undefined) continue;
-    times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label });
+    times.push({ dest: dir.dest, atimeNs: dir.atimeNs, mtimeNs: dir.mtimeNs, label: dir.label, id: dir.id });
   }
   // Whole seconds pass exactly through the double Node's utimes takes: those are
   // set here, and only finer times need the host-ops batch.

@@ -84,6 +84,7 @@ export async function cpCommand(env: CliEnv, operands: string[], opts: CpOptions
 
   const volumes = new Volumes(env, opts.offset);
   const copier = new TreeCopier({ recursive, archive }, report, currentUmask());
+  let finished = false;
   try {
     for (const source of sources) {
       const src = cleanPath(source.path);
@@ -114,12 +115,16 @@ export async function cpCommand(env: CliEnv, operands: string[], opts: CpOptions
           continue;
         }
       }
-      await copier.copyTop({ vol, image: source.image, src, dest: target, depth: 0 }, st);
+      await copier.copyTop({ vol, image: source.image, src, dest: target }, !recursive);
     }
+    finished = true;
+    await copier.finish();
     // python3 is looked for only if the copy needs it (finishCopy decides): finding it
     // can cost dozens of process starts behind a version-manager shim.
     await finishCopy(copier.deferred, report, { archive, root: process.getuid?.() === 0 });
   } finally {
+    // On the way out of an error, the writer's thread must not keep the process alive.
+    if (!finished) await copier.abort();
     await volumes.closeAll();
   }
   return report.failed ? 1 : 0;

@@ -14,6 +14,12 @@ export interface BlockDevice {
   read(offset: number, length: number): Promise<Buffer>;
   /** Reads `target.length` bytes at `offset` into `target` (no allocation). */
   readInto(offset: number, target: Uint8Array): Promise<void>;
+  /**
+   * The same, synchronously, on devices that can serve a read without
+   * waiting (a file or block device through pread, memory). Absent on those
+   * that cannot; callers then use `readInto`.
+   */
+  readonly readIntoSync?: (offset: number, target: Uint8Array) => void;
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Makes every completed write durable. */
   flush(): Promise<void>;

@@ -57,6 +57,16 @@ export class FileDevice implements BlockDevice {
     return buf;
   }
 
+  readonly readIntoSync = (offset: number, target: Uint8Array): void => {
+    checkRange(this.size, offset, target.length, 'read');
+    let done = 0;
+    while (done < target.length) {
+      const bytesRead = readSync(this.fh.fd, target, done, target.length - done, offset + done);
+      if (bytesRead === 0) throw new FsError('EIO', `short read at offset ${offset + done}`, 'read', this.path);
+      done += bytesRead;
+    }
+  };
+
   async readInto(offset: number, target: Uint8Array): Promise<void> {
     checkRange(this.size, offset, target.length, 'read');
     let done = 0;

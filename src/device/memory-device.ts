@@ -19,9 +19,13 @@ export class MemoryDevice implements BlockDevice {
   }
 
   async readInto(offset: number, target: Uint8Array): Promise<void> {
+    this.readIntoSync(offset, target);
+  }
+
+  readonly readIntoSync = (offset: number, target: Uint8Array): void => {
     checkRange(this.size, offset, target.length, 'read');
     target.set(this.bytes.subarray(offset, offset + target.length));
-  }
+  };
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     checkWritable(this);

@@ -16,11 +16,19 @@ export class OverlayDevice implements BlockDevice {
   /** Replayed block numbers in ascending order, to find the first one a request touches. */
   private readonly sorted: number[];
 
+  readonly readIntoSync?: (offset: number, target: Uint8Array) => void;
+
   constructor(
     private readonly inner: BlockDevice,
     private readonly blockSize: number,
     private readonly blocks: ReadonlyMap<number, Uint8Array>,
   ) {
+    const sync = inner.readIntoSync;
+    if (sync !== undefined) {
+      this.readIntoSync = (offset, target) => {
+        for (const [pos, part] of this.fromReplay(offset, target)) sync(pos, part);
+      };
+    }
     assert(blockSize > 0 && (blockSize & (blockSize - 1)) === 0, 'overlay block size is a power of two');
     for (const [nr, data] of blocks) {
       assert(data.length === blockSize, () => `overlay block ${nr} has ${data.length} bytes, not ${blockSize}`);
@@ -39,8 +47,18 @@ export class OverlayDevice implements BlockDevice {
   }
 
   async readInto(offset: number, target: Uint8Array): Promise<void> {
+    for (const [pos, part] of this.fromReplay(offset, target)) await this.inner.readInto(pos, part);
+  }
+
+  /**
+   * Copies the replayed blocks a request covers into `target` and returns the
+   * runs of untouched blocks, each to be read from the device below in one
+   * request.
+   */
+  private fromReplay(offset: number, target: Uint8Array): Array<[number, Uint8Array]> {
     const length = target.length;
     checkRange(this.size, offset, length, 'read');
+    const runs: Array<[number, Uint8Array]> = [];
     const bs = this.blockSize;
     const end = offset + length;
     let pos = offset;
@@ -49,11 +67,11 @@ export class OverlayDevice implements BlockDevice {
       const nr = i < this.sorted.length ? this.sorted[i] : Infinity;
       const replayedStart = nr * bs;
       if (replayedStart >= end) {
-        await this.inner.readInto(pos, target.subarray(pos - offset, length));
-        return;
+        runs.push([pos, target.subarray(pos - offset, length)]);
+        return runs;
       }
       if (replayedStart > pos) {
-        await this.inner.readInto(pos, target.subarray(pos - offset, replayedStart - offset));
+        runs.push([pos, target.subarray(pos - offset, replayedStart - offset)]);
         pos = replayedStart;
       }
       const data = this.blocks.get(nr);
@@ -64,6 +82,7 @@ export class OverlayDevice implements BlockDevice {
       pos = replayedStart + upto;
       i++;
     }
+    return runs;
   }
 
   async write(): Promise<void> { checkWritable(this); }

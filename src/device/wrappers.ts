@@ -4,7 +4,11 @@ import { FsError } from '../base/errors.js';
 /** Presents a device as read-only: every write fails with EROFS. */
 export class ReadOnlyDevice implements BlockDevice {
   readonly readOnly = true;
-  constructor(private readonly inner: BlockDevice) {}
+  readonly readIntoSync?: (offset: number, target: Uint8Array) => void;
+  constructor(private readonly inner: BlockDevice) {
+    const sync = inner.readIntoSync;
+    if (sync !== undefined) this.readIntoSync = (offset, target) => sync(offset, target);
+  }
   get size(): number { return this.inner.size; }
   read(offset: number, length: number): Promise<Buffer> { return this.inner.read(offset, length); }
   readInto(offset: number, target: Uint8Array): Promise<void> { return this.inner.readInto(offset, target); }
@@ -20,12 +24,20 @@ export class ReadOnlyDevice implements BlockDevice {
  */
 export class OffsetDevice implements BlockDevice {
   readonly size: number;
+  readonly readIntoSync?: (offset: number, target: Uint8Array) => void;
   constructor(private readonly inner: BlockDevice, private readonly offset: number, length?: number) {
     const len = length ?? inner.size - offset;
     if (!Number.isSafeInteger(offset) || offset < 0 || len < 0 || offset + len > inner.size) {
       throw new FsError('EINVAL', `partition at offset ${offset} (length ${len}) does not fit in the device (${inner.size} bytes)`, 'open');
     }
     this.size = len;
+    const sync = inner.readIntoSync;
+    if (sync !== undefined) {
+      this.readIntoSync = (off, target) => {
+        checkRange(this.size, off, target.length, 'read');
+        sync(this.offset + off, target);
+      };
+    }
   }
   get readOnly(): boolean { return this.inner.readOnly; }
   read(offset: number, length: number): Promise<Buffer> {

@@ -83,6 +83,21 @@ export class DirReader {
    * whole (it is metadata; the dcache keeps the result).
    */
   async list(dir: Ext4Inode): Promise<DirEntryInfo[]> {
+    const out = await this.entries(dir);
+    const table = new Map<string, CachedEntry>();
+    for (const e of out) {
+      if (e.text !== undefined) table.set(e.text, { ino: e.ino, fileType: e.fileType });
+    }
+    this.dcache.put(dir.ino, table);
+    return out;
+  }
+
+  /**
+   * Like `list`, without entering the result in the dcache: for a walk that
+   * visits each directory once and looks nothing up by name, the table would
+   * only be built to be evicted.
+   */
+  async entries(dir: Ext4Inode): Promise<DirEntryInfo[]> {
     if (!dir.isDir) throw corrupted('inode', dir.ino, 'is not a directory');
     const out: DirEntryInfo[] = [];
     if (dir.hasInlineData) {
@@ -98,11 +113,6 @@ export class DirReader {
         }
       }
     }
-    const table = new Map<string, CachedEntry>();
-    for (const e of out) {
-      if (e.text !== undefined) table.set(e.text, { ino: e.ino, fileType: e.fileType });
-    }
-    this.dcache.put(dir.ino, table);
     return out;
   }
 

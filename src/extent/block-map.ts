@@ -11,13 +11,17 @@ import { MAX_LBLK, type BlockMapping, type MappedInode } from './mapping.js';
 
 const DIRECT_BLOCKS = 12;
 
-async function readIndirectBlock(fs: Ext4Super, inode: MappedInode, pblk: number): Promise<Uint32Array> {
-  fs.checkBlocks(pblk, 1, 'inode', inode.ino);
-  return fs.cache.readDecoded(pblk, 'indirect', (data) => readU32Array(data));
+function indirectSlots(data: Uint8Array): Uint32Array {
+  return readU32Array(data);
 }
 
-/** The mapping containing logical block `lblk`, extended over physically contiguous pointers in the same block. */
-export async function mapBlockMap(fs: Ext4Super, inode: MappedInode, lblk: number): Promise<BlockMapping> {
+/**
+ * The lookup as a walk that yields each indirect block it needs (checked to
+ * lie inside the filesystem) and is resumed with its pointers; returns the
+ * mapping containing `lblk`, extended over physically contiguous pointers in
+ * the same block. The drivers below read the blocks with or without waiting.
+ */
+function* walkBlockMap(fs: Ext4Super, inode: MappedInode, lblk: number): Generator<number, BlockMapping, Uint32Array> {
   const apb = fs.blockSize / 4;
   const addressable = maxBlockMapBlocks(fs.blockSize);
   if (lblk >= addressable) return { lblk, len: MAX_LBLK - lblk, pblk: 0, state: 'hole' };
@@ -36,7 +40,8 @@ export async function mapBlockMap(fs: Ext4Super, inode: MappedInode, lblk: numbe
       }
       return { lblk, len: span - rem, pblk: 0, state: 'hole' };
     }
-    slots = await readIndirectBlock(fs, inode, ptr);
+    fs.checkBlocks(ptr, 1, 'inode', inode.ino);
+    slots = yield ptr;
   }
   const j = offsets[level];
   const end = level === 0 ? DIRECT_BLOCKS : slots.length;
@@ -49,4 +54,24 @@ export async function mapBlockMap(fs: Ext4Super, inode: MappedInode, lblk: numbe
   while (j + len < end && slots[j + len] === first + len) len++;
   fs.checkBlocks(first, len, 'inode', inode.ino);
   return { lblk, len, pblk: first, state: 'written' };
+}
+
+/** The mapping containing logical block `lblk`, extended over physically contiguous pointers in the same block. */
+export async function mapBlockMap(fs: Ext4Super, inode: MappedInode, lblk: number): Promise<BlockMapping> {
+  const walk = walkBlockMap(fs, inode, lblk);
+  for (let r = walk.next(); ; ) {
+    if (r.done === true) return r.value;
+    r = walk.next(await fs.cache.readDecoded(r.value, 'indirect', indirectSlots));
+  }
+}
+
+/** `mapBlockMap` without waiting; undefined when an indirect block cannot be read synchronously. */
+export function mapBlockMapSync(fs: Ext4Super, inode: MappedInode, lblk: number): BlockMapping | undefined {
+  const walk = walkBlockMap(fs, inode, lblk);
+  for (let r = walk.next(); ; ) {
+    if (r.done === true) return r.value;
+    const slots = fs.cache.readDecodedSync(r.value, 'indirect', indirectSlots);
+    if (slots === undefined) return undefined;
+    r = walk.next(slots);
+  }
 }

@@ -77,6 +77,23 @@ export class InodeTable {
   }
 
   /**
+   * `get` without waiting: from the cache, or read at once when the inode
+   * table block can be had synchronously (see BufferCache.readSync);
+   * undefined otherwise (then use `get`). The same checks run either way.
+   */
+  getSync(ino: number): Ext4Inode | undefined {
+    const hit = this.cache.get(ino);
+    if (hit) return hit;
+    if (this.loading.has(ino)) return undefined;
+    const { blockNr, offset } = this.locate(ino);
+    const block = this.fs.cache.readSync(blockNr);
+    if (block === undefined) return undefined;
+    const inode = this.decode(ino, block, offset, false);
+    this.cache.set(ino, inode);
+    return inode;
+  }
+
+  /**
    * Concurrent first reads of one inode share a single load: two in-memory
    * copies of an inode would each believe their locks and esSeq guard it.
    */
@@ -95,6 +112,12 @@ export class InodeTable {
   }
 
   private async load(ino: number, orphan: boolean): Promise<Ext4Inode> {
+    const { blockNr, offset } = this.locate(ino);
+    return this.decode(ino, await this.fs.cache.read(blockNr), offset, orphan);
+  }
+
+  /** Where inode `ino` lives: its inode table block and the byte offset in it, after checking it may be read. */
+  private locate(ino: number): { blockNr: number; offset: number } {
     const fs = this.fs;
     const sb = fs.sb;
     if (!Number.isInteger(ino) || ino < 1 || ino > sb.inodesCount) {
@@ -113,8 +136,12 @@ export class InodeTable {
         throw corrupted('inode', ino, `lies in the unused part of group ${group}'s inode table`);
       }
     }
-    const { blockNr, offset: off } = inodeLocation(fs, ino);
-    const block = await fs.cache.read(blockNr);
+    return inodeLocation(fs, ino);
+  }
+
+  /** Decodes and checks the inode at `off` in its inode table block. */
+  private decode(ino: number, block: Uint8Array, off: number, orphan: boolean): Ext4Inode {
+    const fs = this.fs;
     const raw = block.slice(off, off + fs.inodeSize);
     const disk = I.decodeInode(raw, fs.inodeSize, ino);
     // Linux checks inode checksums only on filesystems a Linux system created.

@@ -13,6 +13,8 @@ import type { Ext4Super } from '../super/ext4-super.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { iomapIterate, IOMapType, type IOMapOps } from './iomap.js';
 import { ext4ReadIomapOps } from './ext4-iomap.js';
+import { mapBlocksSync } from '../extent/map-blocks.js';
+import { inlineData } from '../inode/inline.js';
 
 export class FileReader {
   private readonly ops: IOMapOps;
@@ -64,6 +66,75 @@ export class FileReader {
       }
       return len;
     });
+    return out;
+  }
+
+  /**
+   * `read` without waiting, for a caller that reads many files one after the
+   * other (the CLI's tree copy) and gains nothing from yielding: the same
+   * mappings and checks as the iomap path (ext4-iomap.ts), each run read
+   * with one synchronous device request, holes and unwritten extents zeroed.
+   * Undefined, with `target` in an unknown state, when the device or a
+   * mapping block cannot be read synchronously: then use `read`.
+   *
+   * `readDevice` replaces the device's own readIntoSync for the data (not
+   * for mapping blocks): a read-only caller may put a read-ahead window
+   * there (device/read-ahead.ts).
+   */
+  readSync(
+    inode: Ext4Inode, pos: number, target: Uint8Array, targetOffset: number, length: number,
+    readDevice?: (offset: number, into: Uint8Array) => void,
+  ): number | undefined {
+    const size = inode.size;
+    if (pos >= size || length <= 0) return 0;
+    const total = Math.min(length, size - pos);
+    const end = pos + total;
+    const sync = this.fs.device.readIntoSync === undefined ? undefined : (readDevice ?? this.fs.device.readIntoSync);
+    if (sync === undefined) return undefined;
+    const out = target.subarray(targetOffset, targetOffset + total);
+    if (inode.hasInlineData) {
+      // Past what the inode stores, the file reads as zeros up to i_size.
+      const data = inlineData(this.fs, inode);
+      const have = Math.max(0, Math.min(data.length, end) - pos);
+      if (have > 0) out.set(data.subarray(pos, pos + have));
+      out.fill(0, have);
+      return total;
+    }
+    const bs = this.fs.blockSize;
+    for (let p = pos; p < end;) {
+      const m = mapBlocksSync(this.fs, inode, Math.floor(p / bs));
+      if (m === undefined) return undefined;
+      const upto = Math.min(end, (m.lblk + m.len) * bs);
+      const into = out.subarray(p - pos, upto - pos);
+      if (m.state === 'written') sync(m.pblk * bs + (p - m.lblk * bs), into);
+      else into.fill(0);
+      p = upto;
+    }
+    return total;
+  }
+
+  /** `dataRanges` without waiting, under the same conditions as `readSync`. */
+  dataRangesSync(inode: Ext4Inode): Array<{ start: number; end: number }> | undefined {
+    const size = inode.size;
+    const out: Array<{ start: number; end: number }> = [];
+    if (size === 0) return out;
+    if (inode.hasInlineData) {
+      const stored = Math.min(size, inlineData(this.fs, inode).length);
+      if (stored > 0) out.push({ start: 0, end: stored });
+      return out;
+    }
+    const bs = this.fs.blockSize;
+    for (let p = 0; p < size;) {
+      const m = mapBlocksSync(this.fs, inode, Math.floor(p / bs));
+      if (m === undefined) return undefined;
+      const upto = Math.min(size, (m.lblk + m.len) * bs);
+      if (m.state === 'written') {
+        const last = out[out.length - 1];
+        if (last !== undefined && last.end === p) last.end = upto;
+        else out.push({ start: p, end: upto });
+      }
+      p = upto;
+    }
     return out;
   }
 }

@@ -63,7 +63,8 @@ function date(t: Timestamp): Date {
   return new Date(Math.floor(ms(t)));
 }
 
-function rdevOf(inode: Ext4Inode): number {
+/** st_rdev of a character or block device inode; 0 for every other type. */
+export function rdevOf(inode: Ext4Inode): number {
   const type = inode.mode & S_IFMT;
   if (type !== I.S_IFCHR && type !== I.S_IFBLK) return 0;
   const { major, minor } = deviceNumber(inode);

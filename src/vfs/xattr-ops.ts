@@ -6,7 +6,7 @@
  */
 import { corrupted, FsError } from '../base/errors.js';
 import type { Ext4Inode } from '../inode/ext4-inode.js';
-import { allXattrs, xattrValue, SYSTEM_DATA_INDEX, SYSTEM_DATA_NAME, type EaInodeReader } from '../xattr/xattr-read.js';
+import { allXattrs, ibodyXattrs, xattrValue, SYSTEM_DATA_INDEX, SYSTEM_DATA_NAME, type EaInodeReader } from '../xattr/xattr-read.js';
 import { aclDiskToXattr, type XattrEntry } from '../format/xattr.js';
 import { EXT4_EA_INODE_FL } from '../format/inode.js';
 import type { Mounted } from './mounted.js';
@@ -36,12 +36,17 @@ export async function listXattrNames(m: Mounted, inode: Ext4Inode): Promise<stri
   return (await allXattrs(m.fs, inode)).filter((e) => !isHidden(e)).map((e) => e.fullName);
 }
 
+/** The value as getxattr returns it: ACLs in the form userspace sees, everything else as stored. */
+async function shownValue(m: Mounted, inode: Ext4Inode, e: XattrEntry): Promise<Buffer> {
+  const value = await xattrValue(m.fs, inode, e, eaInodeReader(m));
+  if (e.nameIndex === ACL_ACCESS_INDEX || e.nameIndex === ACL_DEFAULT_INDEX) return Buffer.from(aclDiskToXattr(value));
+  return Buffer.from(value);
+}
+
 export async function getXattr(m: Mounted, inode: Ext4Inode, name: string): Promise<Buffer> {
   for (const e of await allXattrs(m.fs, inode)) {
     if (isHidden(e) || e.fullName !== name) continue;
-    const value = await xattrValue(m.fs, inode, e, eaInodeReader(m));
-    if (e.nameIndex === ACL_ACCESS_INDEX || e.nameIndex === ACL_DEFAULT_INDEX) return Buffer.from(aclDiskToXattr(value));
-    return Buffer.from(value);
+    return shownValue(m, inode, e);
   }
   throw new FsError('ENODATA');
 }
@@ -67,4 +72,23 @@ export async function setXattrOf(m: Mounted, inode: Ext4Inode, name: string, val
 export async function removeXattrOf(m: Mounted, inode: Ext4Inode, name: string): Promise<void> {
   checkUserNamespace(inode, name);
   await changeXattr(m.fs, m.inodes, inode, name, undefined, 'replace', nowTimestamp(m));
+}
+
+/**
+ * Whether `xattrPairs` can find anything, answered without I/O: not when
+ * there is no xattr block and the in-inode area holds nothing but the
+ * hidden system.data.
+ */
+export function mayHaveXattrs(m: Mounted, inode: Ext4Inode): boolean {
+  if (inode.disk.fileAcl !== 0) return true;
+  return ibodyXattrs(m.fs, inode).some((e) => !isHidden(e));
+}
+
+/** Every attribute listxattr shows, each with what getxattr returns for it, in one pass. */
+export async function xattrPairs(m: Mounted, inode: Ext4Inode): Promise<Array<{ name: string; value: Buffer }>> {
+  const out: Array<{ name: string; value: Buffer }> = [];
+  for (const e of await allXattrs(m.fs, inode)) {
+    if (!isHidden(e)) out.push({ name: e.fullName, value: await shownValue(m, inode, e) });
+  }
+  return out;
 }
