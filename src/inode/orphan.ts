@@ -105,7 +105,13 @@ export class Orphans {
     return this.slotOf.has(ino) || this.list.includes(ino);
   }
 
-  /** Records `inode` as an orphan in handle `h` (the caller writes the inode afterwards). */
+  /**
+   * Records `inode` as an orphan in handle `h` (the caller writes the inode
+   * afterwards). Several operations may add and remove orphans at once:
+   * every decision is made, and every in-memory record changed, in one
+   * synchronous stretch after the last await, so no two of them can act on
+   * the same stale view (the slot chosen, the list's head).
+   */
   async add(h: Handle, inode: Ext4Inode): Promise<void> {
     if (this.has(inode.ino)) return;
     const fs = this.fs;
@@ -113,7 +119,10 @@ export class Orphans {
       const i = this.fileBlocks.findIndex((b) => b.free > 0);
       if (i >= 0) {
         const fb = this.fileBlocks[i];
+        // Taken now, so a concurrent add looks for room elsewhere if this was the last slot.
+        fb.free--;
         const b = await fs.cache.buffer(fb.pblk);
+        if (fs.sb.featureRoCompat !== (fs.sb.featureRoCompat | RO_COMPAT_ORPHAN_PRESENT)) await markSuperDirty(fs, h);
         const per = inodesPerOrphanBlock(fs.blockSize);
         let slot = 0;
         while (slot < per && orphanSlot(b.data, slot) !== 0) slot++;
@@ -122,12 +131,8 @@ export class Orphans {
         setOrphanSlot(b.data, slot, inode.ino);
         writeOrphanBlockTail(b.data, fb.pblk, this.fileSeed);
         h.dirtyMetadata(b);
-        fb.free--;
         this.slotOf.set(inode.ino, { block: i, slot });
-        if ((fs.sb.featureRoCompat & RO_COMPAT_ORPHAN_PRESENT) === 0) {
-          await markSuperDirty(fs, h);
-          fs.sb.featureRoCompat |= RO_COMPAT_ORPHAN_PRESENT;
-        }
+        fs.sb.featureRoCompat |= RO_COMPAT_ORPHAN_PRESENT;
         return;
       }
     }
@@ -153,19 +158,24 @@ export class Orphans {
       this.slotOf.delete(inode.ino);
       return;
     }
-    const i = this.list.indexOf(inode.ino);
-    if (i < 0) return;
-    const next = this.list[i + 1] ?? 0;
-    if (i === 0) {
-      await markSuperDirty(fs, h);
-      fs.sb.lastOrphan = next;
-    } else {
-      const prev = await this.inodes.getOrphan(this.list[i - 1]);
-      prev.disk.dtime = next;
-      await this.inodes.writeInode(h, prev);
+    if (!this.list.includes(inode.ino)) return;
+    await markSuperDirty(fs, h);
+    // The inode before this one may change while we read it: read, then look again.
+    for (;;) {
+      const i = this.list.indexOf(inode.ino);
+      if (i < 0) return;
+      const prevIno = i > 0 ? this.list[i - 1] : undefined;
+      const prev = prevIno === undefined ? undefined : await this.inodes.getOrphan(prevIno);
+      const j = this.list.indexOf(inode.ino);
+      if (j !== i || (j > 0 ? this.list[j - 1] : undefined) !== prevIno) continue;
+      const next = this.list[i + 1] ?? 0;
+      if (prev === undefined) fs.sb.lastOrphan = next;
+      else prev.disk.dtime = next;
+      this.list.splice(i, 1);
+      inode.disk.dtime = 0;
+      if (prev !== undefined) await this.inodes.writeInode(h, prev);
+      return;
     }
-    this.list.splice(i, 1);
-    inode.disk.dtime = 0;
   }
 
   /** Whether no inode is recorded (a clean close may then clear RO_COMPAT_ORPHAN_PRESENT). */

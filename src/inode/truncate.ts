@@ -103,11 +103,11 @@ async function freeBlocksPast(ctx: InodeContext, inode: Ext4Inode, size: number)
   while (!done) {
     const r = allocatorsOf(fs).blocks.reserve(0, false);
     try {
-      await inode.dataSem.withExclusive(() =>
-        journal.run(blockFreeCredits(fs, inode) + maxNewMetadataBlocks(fs, inode) + 1, async (h) => {
-          done = await freeBlocksFrom({ fs, h, inode, r }, first);
-          await ctx.inodes.writeInode(h, inode);
-        }));
+      // Lock order (DESIGN.md §3): the journal handle, then dataSem.
+      await journal.run(blockFreeCredits(fs, inode) + maxNewMetadataBlocks(fs, inode) + 1, async (h) => {
+        done = await inode.dataSem.withExclusive(() => freeBlocksFrom({ fs, h, inode, r }, first));
+        await ctx.inodes.writeInode(h, inode);
+      });
     } finally {
       r.release();
     }

@@ -59,11 +59,10 @@ async function change(w: WritableFs, inode: Ext4Inode, dataBlocks: number, fn: (
   const blocks = allocatorsOf(w.fs).blocks;
   const r = blocks.reserve(dataBlocks + maxNewMetadataBlocks(w.fs, inode), false);
   try {
-    await inode.dataSem.withExclusive(() =>
-      w.journal.run(blockChangeCredits(w.fs, inode) + dataBlocks, async (h) => {
-        await fn({ fs: w.fs, h, inode, r });
-        await w.inodes.writeInode(h, inode);
-      }));
+    await w.journal.run(blockChangeCredits(w.fs, inode) + dataBlocks, async (h) => {
+      await inode.dataSem.withExclusive(() => fn({ fs: w.fs, h, inode, r }));
+      await w.inodes.writeInode(h, inode);
+    });
   } finally {
     r.release();
   }
