@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   hostOpsAvailable, mknodBatch, readDataRanges, readXattrs, setTimesNs, setXattrs,
-} from '../src/cli/host-ops.js';
+} from '../src/host/host-ops.js';
 import { runChecked, runCommand } from './helpers/run.js';
 import { useTmpDir } from './helpers/tmp.js';
 

@@ -9,7 +9,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { VolumePromises } from '../../src/index.js';
-import { mknodBatch, setTimesNs, setXattrs } from '../../src/cli/host-ops.js';
+import { mknodBatch, setTimesNs, setXattrs } from '../../src/host/host-ops.js';
 import { runChecked } from '../helpers/run.js';
 
 export interface Change {

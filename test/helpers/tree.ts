@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mknodBatch, setTimesNs, setXattrs, type HostOpError, type MknodEntry, type TimesEntry, type XattrEntry } from '../../src/cli/host-ops.js';
+import { mknodBatch, setTimesNs, setXattrs, type HostOpError, type MknodEntry, type TimesEntry, type XattrEntry } from '../../src/host/host-ops.js';
 import { ACL_UNDEFINED_ID as ACL_UNDEF, aclXattrValue as aclValue } from './host-xattr.js';
 import { Rng, keystream } from './prng.js';
 

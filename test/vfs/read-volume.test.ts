@@ -13,7 +13,7 @@ import { mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '.
 import { debugfs } from '../helpers/debugfs.js';
 import { embedInDisk, mkfs } from '../helpers/images.js';
 import { expectFsckClean, fsckIndexDirs } from '../helpers/fsck.js';
-import { readXattrs } from '../../src/cli/host-ops.js';
+import { readXattrs } from '../../src/host/host-ops.js';
 import { runChecked } from '../helpers/run.js';
 
 const tmp = useTmpDir('read-volume');

@@ -10,8 +10,9 @@
  * Names are bytes throughout: a name that is not valid UTF-8 reaches the
  * image exactly as the host stores it.
  */
-import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
-import { S_IFDIR, S_IFMT, S_IFREG } from './format.js';
+import { constants, lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+
+const { S_IFDIR, S_IFMT, S_IFREG } = constants;
 
 /** A time as ext4 keeps it: seconds (negative before 1970) and nanoseconds. */
 export interface NsTime { sec: number; nsec: number }
