@@ -26,6 +26,11 @@ const S_IFMT = 0o170000;
 const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 const vp = (rel: string): string => `/${rel}`;
 
+/** cp as the tests use it: everything kept (sparse files stay sparse), and failing to keep an xattr is an error. */
+export async function copyTree(from: string, to: string): Promise<void> {
+  await runChecked('cp', ['-dR', '--preserve=mode,ownership,timestamps,links,xattr', `${from}/.`, `${to}/`], { timeoutMs: 300_000 });
+}
+
 /** Runs each change on the volume and on the host copy; returns every touched path. */
 export async function applyChanges(p: VolumePromises, hostRoot: string, changes: readonly Change[]): Promise<Set<string>> {
   const abs = (rel: string): string => path.join(hostRoot, rel);
