@@ -116,6 +116,7 @@ export function buildTreeModel(nodes: readonly HostNode[], o: TreeModelOptions):
         hostLostFound = true;
         add(LOST_FOUND_INO, i);
         parent.children!.push(i);
+        parent.links++;
         continue;
       }
       if (type === S_IFDIR) {
