@@ -4,16 +4,20 @@
  * slow symlinks), in ascending block order. Consecutive blocks are gathered
  * into one large buffer, whatever file or structure they belong to, so a
  * tree of small files costs one open, read and close per file on the host
- * and one write per few megabytes on the image. Two buffers alternate: one
- * is filled while the other is written, the write running on libuv's
- * thread pool next to the host reads on the main thread.
+ * and one write per few megabytes on the image. Several buffers take
+ * turns: while the image writes run on libuv's thread pool (writing a new
+ * image file is slower than reading the host's cached files), the main
+ * thread reads ahead into the next buffers, then gets on with other work
+ * (mkfs encodes the inodes) while the queued writes drain.
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { assert } from '../base/assert.js';
 import type { BlockDevice } from '../device/block-device.js';
 
 /** Bytes gathered before a write. */
-const BUFFER_BYTES = 4 << 20;
+const BUFFER_BYTES = 2 << 20;
+/** Buffers, hence writes that may be queued at once. */
+const BUFFERS = 8;
 /** How often the writer lets the event loop run (the python helper's output is read there). */
 const YIELD_MS = 8;
 
@@ -30,8 +34,6 @@ export interface HostPiece {
   path: Buffer;
   offset: number;
   length: number;
-  /** Called once with the error when the file cannot be read (its blocks are then zero). */
-  onError: (e: unknown) => void;
 }
 
 export type DataPiece = MemoryPiece | HostPiece;
@@ -57,8 +59,8 @@ function openHost(path: Buffer): number {
 }
 
 export class DataWriter {
-  private readonly bufs = [Buffer.allocUnsafe(BUFFER_BYTES), Buffer.allocUnsafe(BUFFER_BYTES)];
-  private readonly pending: Array<Promise<void> | undefined> = [undefined, undefined];
+  private readonly bufs = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafe(BUFFER_BYTES));
+  private readonly pending: Array<Promise<void> | undefined> = new Array<Promise<void> | undefined>(BUFFERS).fill(undefined);
   private cur = 0;
   /** First block of the run in the current buffer, and its bytes so far. */
   private runStart = -1;
@@ -67,17 +69,36 @@ export class DataWriter {
   /** Bytes written to the device. */
   written = 0;
 
-  constructor(private readonly device: BlockDevice, private readonly blockSize: number, private readonly progress: (bytes: number) => void) {
+  /**
+   * `onError` hears of a host file that cannot be read (its blocks are then
+   * zero); `progress` of every host byte copied.
+   */
+  constructor(
+    private readonly device: BlockDevice, private readonly blockSize: number,
+    private readonly onError: (path: Buffer, e: unknown) => void, private readonly progress: (bytes: number) => void,
+  ) {
     assert(BUFFER_BYTES % blockSize === 0, 'the data buffer holds whole blocks');
   }
 
-  /** Writes every piece; they must not overlap. */
+  /** Writes every piece (in block order); they must not overlap. */
   async writeAll(pieces: DataPiece[]): Promise<void> {
     pieces.sort((a, b) => a.block - b.block);
     let end = -1;
     for (const p of pieces) {
       assert(p.block >= end, () => `data pieces overlap at block ${p.block}`);
       end = p.block + pieceBlocks(p, this.blockSize);
+    }
+    await this.add(pieces);
+    await this.end();
+  }
+
+  /**
+   * Gathers pieces in the order given (they must not overlap each other or
+   * earlier ones), writing each buffer as it fills or as the blocks stop
+   * following on; waits only when every buffer is being written.
+   */
+  async add(pieces: readonly DataPiece[]): Promise<void> {
+    for (const p of pieces) {
       if (this.runStart < 0 || p.block !== this.runStart + this.fill / this.blockSize) await this.flush(p.block);
       if (isHost(p)) await this.host(p);
       else await this.memory(p);
@@ -86,6 +107,10 @@ export class DataWriter {
         this.lastYield = performance.now();
       }
     }
+  }
+
+  /** Writes what is gathered and waits for every write. */
+  async end(): Promise<void> {
     await this.flush(-1);
     for (const w of this.pending) if (w !== undefined) await w;
   }
@@ -122,7 +147,7 @@ export class DataWriter {
         this.progress(n);
       }
     } catch (e) {
-      p.onError(e);
+      this.onError(p.path, e);
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
@@ -140,12 +165,14 @@ export class DataWriter {
       assert(this.fill % this.blockSize === 0, 'a run ends on a block boundary');
       const buf = this.bufs[this.cur].subarray(0, this.fill);
       const write = this.device.write(this.runStart * this.blockSize, buf);
+      // Awaited when the buffer comes round again; until then a failure must not count as unhandled.
+      write.catch(() => undefined);
       this.pending[this.cur] = write;
       this.written += this.fill;
-      this.cur ^= 1;
-      const other = this.pending[this.cur];
+      this.cur = (this.cur + 1) % BUFFERS;
+      const older = this.pending[this.cur];
       this.pending[this.cur] = undefined;
-      if (other !== undefined) await other;
+      if (older !== undefined) await older;
     }
     this.runStart = next;
     this.fill = 0;

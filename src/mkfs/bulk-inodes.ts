@@ -47,8 +47,8 @@ export interface InodeFinishInput {
   /** Creation time: ctime and crtime of every inode. */
   time: number;
   uuid: Uint8Array;
-  /** xattrs of host paths (the first name of each inode). */
-  xattrs: ReadonlyMap<Buffer, ReadonlyMap<string, Uint8Array>> | undefined;
+  /** The xattrs of a host entry (the first name of each inode). */
+  xattrs: (node: HostNode) => ReadonlyMap<string, Uint8Array> | undefined;
   alloc: BulkAllocator;
   tables: InodeTables;
   /** Metadata checksum seed (metadata_csum), else undefined. */
@@ -65,36 +65,29 @@ export function finishInodes(placed: readonly PlacedInode[], nodes: readonly Hos
   const now = { sec: o.time, nsec: 0 };
   const perBlock = o.blockSize / 512;
   const emptyArea = new Uint8Array(area);
+  // One inode record, refilled for each inode: `tables.put` encodes it at once.
+  const inode: Inode = zeroInode(o.inodeSize);
+  inode.ctime = now;
+  inode.extraIsize = extra ? o.extraIsize : 0;
+  inode.crtime = extra && o.extraIsize >= 24 ? now : { sec: 0, nsec: 0 };
   for (const p of placed) {
-    const { path, st: s } = nodes[p.t.node];
-    const first = p.inline === undefined ? [] : [systemData(p.inline)];
-    const attrs = o.xattrs?.get(path);
-    const x = placeXattrs(attrs, first, (p.t.mode & S_IFMT) === S_IFDIR, capacity, (name, e) => o.onError(path, new XattrError(name, e)));
-    let fileAcl = 0;
-    let blocks = p.blocks;
-    if (x.block.length > 0) {
-      fileAcl = xblocks.blockFor(x.block);
-      blocks++;
-    }
-    const inode: Inode = {
-      ...zeroInode(o.inodeSize),
-      mode: p.t.mode,
-      uid: s.uid,
-      gid: s.gid,
-      size: p.size,
-      atime: inodeTime(s.atime, extra),
-      mtime: inodeTime(s.mtime, extra),
-      ctime: now,
-      linksCount: p.t.links,
-      blocks: blocks * perBlock,
-      flags: p.flags,
-      block: p.iblock,
-      generation: generationOf(o.uuid, p.t.ino),
-      fileAcl,
-      extraIsize: extra ? o.extraIsize : 0,
-      crtime: extra && o.extraIsize >= 24 ? now : { sec: 0, nsec: 0 },
-      xattrSpace: !extra ? new Uint8Array(0) : x.ibody.length === 0 ? emptyArea : encodeIbody(x.ibody, area),
-    };
+    const node = nodes[p.t.node];
+    const { path, st: s } = node;
+    const x = placeXattrs(o.xattrs(node), p.inline === undefined ? [] : [systemData(p.inline)], (p.t.mode & S_IFMT) === S_IFDIR, capacity,
+      (name, e) => o.onError(path, new XattrError(name, e)));
+    inode.mode = p.t.mode;
+    inode.uid = s.uid;
+    inode.gid = s.gid;
+    inode.size = p.size;
+    inode.atime = inodeTime(s.atime, extra);
+    inode.mtime = inodeTime(s.mtime, extra);
+    inode.linksCount = p.t.links;
+    inode.flags = p.flags;
+    inode.block = p.iblock;
+    inode.generation = generationOf(o.uuid, p.t.ino);
+    inode.fileAcl = x.block.length > 0 ? xblocks.blockFor(x.block) : 0;
+    inode.blocks = (p.blocks + (x.block.length > 0 ? 1 : 0)) * perBlock;
+    inode.xattrSpace = !extra ? new Uint8Array(0) : x.ibody.length === 0 ? emptyArea : encodeIbody(x.ibody, area);
     o.tables.put(p.t.ino, inode);
   }
   return xblocks.encode(o.fsSeed);

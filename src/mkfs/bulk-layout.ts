@@ -36,6 +36,8 @@ const LOST_FOUND_NAME = Buffer.from('lost+found');
 const FAST_SYMLINK_MAX = I_BLOCK_SIZE - 1;
 /** Regular files this large need the large_file feature. */
 const LARGE_FILE_SIZE = 2 ** 31;
+/** Bytes of placed blocks handed to the sink at a time. */
+const SINK_BYTES = 1 << 20;
 
 /** What an inode of the tree holds, once placed. */
 export interface PlacedInode {
@@ -60,8 +62,8 @@ export interface LayoutInput {
   inlineData: boolean;
   /** Physical blocks of root and lost+found as mkfs made them (reused, in logical order). */
   preallocated: ReadonlyMap<number, readonly number[]>;
-  /** Data ranges of sparse files, by host path. */
-  ranges: ReadonlyMap<Buffer, DataRange[]> | undefined;
+  /** Where a sparse file holds data, when known. */
+  ranges: (node: HostNode) => readonly DataRange[] | undefined;
   /** Checksum seed of an inode's own blocks (metadata_csum), else undefined. */
   inodeSeed(ino: number): number | undefined;
   onError(path: Buffer, e: unknown): void;
@@ -70,6 +72,7 @@ export interface LayoutInput {
 
 export interface TreeLayout {
   placed: PlacedInode[];
+  /** Blocks to fill that were not handed to the sink. */
   pieces: DataPiece[];
   /** Bytes the pieces cover. */
   dataBytes: number;
@@ -135,8 +138,9 @@ class Placer {
     return this.o.model.nodes[t.node];
   }
 
-  run(): TreeLayout {
+  async run(sink: ((pieces: DataPiece[]) => Promise<void>) | undefined): Promise<TreeLayout> {
     const { model } = this.o;
+    let handed = 0;
     for (let i = 0; i < model.nodes.length; i++) {
       const ino = model.nodeIno[i];
       if (ino === 0) continue;
@@ -144,7 +148,13 @@ class Placer {
       if (t.node !== i) continue;
       this.o.alloc.near(ino);
       this.out.placed.push(this.place(t));
+      // The data of what is placed can be written while the rest is placed.
+      if (sink !== undefined && this.out.dataBytes - handed >= SINK_BYTES) {
+        handed = this.out.dataBytes;
+        await sink(this.out.pieces.splice(0));
+      }
     }
+    if (sink !== undefined) await sink(this.out.pieces.splice(0));
     return this.out;
   }
 
@@ -227,7 +237,7 @@ class Placer {
     if (size >= LARGE_FILE_SIZE) this.out.largeFile = true;
     if (this.inlineMax > 0 && size <= this.inlineMax) return this.inlineFile(t, size);
     const sparse = size > 0 && n.st.blocks * 512 < size;
-    const hostRanges = sparse ? this.o.ranges?.get(n.path) : undefined;
+    const hostRanges = sparse ? this.o.ranges(n) : undefined;
     const ranges = blockRanges(hostRanges ?? [{ start: 0, end: size }], size, bs);
     const extents: ExtentLeaf[] = [];
     for (const [start, end] of ranges) {
@@ -236,7 +246,7 @@ class Placer {
         appendExtent(extents, lblk, r.start, r.len);
         const offset = lblk * bs;
         const length = Math.min(r.len * bs, size - offset);
-        this.out.pieces.push({ block: r.start, blocks: r.len, path: n.path, offset, length, onError: (e) => this.o.onError(n.path, e) });
+        this.out.pieces.push({ block: r.start, blocks: r.len, path: n.path, offset, length });
         this.out.dataBytes += r.len * bs;
         lblk += r.len;
       }
@@ -282,8 +292,12 @@ class Placer {
   }
 }
 
-/** Places every inode of the tree; throws ENOSPC when the tree does not fit. */
-export function layOutTree(o: LayoutInput, extraIsize: number): TreeLayout {
+/**
+ * Places every inode of the tree; throws ENOSPC when the tree does not
+ * fit. With `sink`, the blocks to fill are handed over as they are placed
+ * (in placement order, a megabyte or so at a time) instead of collected.
+ */
+export async function layOutTree(o: LayoutInput, extraIsize: number, sink?: (pieces: DataPiece[]) => Promise<void>): Promise<TreeLayout> {
   if (!o.extents) throw new FsError('ENOTSUP', 'mkfs -d needs the extent feature');
-  return new Placer(o, extraIsize).run();
+  return new Placer(o, extraIsize).run(sink);
 }

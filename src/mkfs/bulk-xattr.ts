@@ -27,6 +27,8 @@ export interface PlacedXattrs {
   block: XattrInput[];
 }
 
+const NONE: PlacedXattrs = { ibody: [], block: [] };
+
 /**
  * Places `attrs` (full name -> value, as the host lists them) after the
  * entries that must be in the inode body (`first`: system.data of inline
@@ -37,6 +39,7 @@ export function placeXattrs(
   attrs: ReadonlyMap<string, Uint8Array> | undefined, first: readonly XattrInput[], isDir: boolean,
   capacity: { ibody: number; block: number }, onError: (name: string, e: unknown) => void,
 ): PlacedXattrs {
+  if ((attrs === undefined || attrs.size === 0) && first.length === 0) return NONE;
   const ibody = [...first];
   const block: XattrInput[] = [];
   for (const [name, raw] of attrs ?? []) {

@@ -33,7 +33,7 @@ export class InodeTables {
       grown.set(t.bytes.subarray(0, t.used));
       t.bytes = grown;
     }
-    t.bytes.set(encodeNewInode(inode, g.inodeSize, ino, this.fsSeed), at);
+    encodeNewInode(inode, g.inodeSize, ino, this.fsSeed, t.bytes.subarray(at, at + g.inodeSize));
     t.used = Math.max(t.used, at + g.inodeSize);
     this.inos.add(ino);
   }

@@ -150,11 +150,15 @@ async function makeFilesystem(device: BlockDevice, layout: Layout, zeroed: boole
     rootOwner: id.rootOwner,
     zeroJournal: !zeroed && options.lazyJournalInit !== true,
   });
-  const bulk = tree === undefined ? undefined : await BulkBuild.plan(tree, { layout, files, time, uuid: id.uuid, fsSeed: csum ? fsSeed : undefined });
+  // On a device that reads as zeros nothing needs zeroing first: the data goes out as it is placed.
+  const bulkCtx = { layout, files, time, uuid: id.uuid, fsSeed: csum ? fsSeed : undefined };
+  const bulk = tree === undefined ? undefined : await BulkBuild.plan(tree, bulkCtx, zeroed ? device : undefined);
   if (files.needsLargeFile || bulk?.largeFile === true) setFeature(sb, 'large_file', true);
-  // On a device that reads as zeros nothing below needs zeroing first, so the data goes out while the xattrs are still coming.
-  if (bulk !== undefined && zeroed) await bulk.writeData(device);
+  // The inodes are encoded (once the xattrs have come) while the queued writes drain.
+  const data = bulk !== undefined && zeroed ? bulk.writeData(device) : undefined;
+  data?.catch(() => undefined);
   const inodeTables = await bulk?.finish();
+  if (data !== undefined) await data;
   const itableZeroed = zeroed || options.lazyItableInit === false;
   const groups = computeGroupStates(layout, {
     usedInodes: inodeTables?.usedInodes() ?? files.usedInodes,
