@@ -135,17 +135,18 @@ def oserror(e):
     return [e.errno or 0, code, e.strerror or str(e)]
 def tree(root, results, errors):
     # Every entry below root (root itself followed when a symlink): its xattrs, and the
-    # data ranges of regular files with fewer blocks than bytes. Only entries with either.
+    # data ranges of regular files with fewer blocks than bytes (null for other entries).
+    # Only entries with either.
     stack = [(root, b'')]
     while stack:
         full, rel = stack.pop()
         try:
             st = os.stat(full) if rel == b'' else os.lstat(full)
             pairs = xattrs_of(full, rel == b'')
-            ranges = []
+            ranges = None
             if stat.S_ISREG(st.st_mode) and 0 < st.st_size and st.st_blocks * 512 < st.st_size:
                 ranges = ranges_of(full)
-            if pairs or ranges:
+            if pairs or ranges is not None:
                 results.append([enc(rel), pairs, ranges])
             if stat.S_ISDIR(st.st_mode):
                 for name in os.listdir(full):
@@ -319,7 +320,7 @@ export async function readDataRanges<P extends HostPath>(paths: readonly P[]): P
 export interface TreeAttrs {
   /** Attributes by path relative to the root ('' for the root itself), as the latin1 text of its bytes. */
   xattrs: Map<string, Map<string, Buffer>>;
-  /** Data ranges of the regular files holding fewer blocks than bytes, by relative path as for `xattrs`. */
+  /** Data ranges (none for an all-hole file) of every regular file holding fewer blocks than bytes, by relative path as for `xattrs`. */
   ranges: Map<string, DataRange[]>;
   /** Entries that could not be read (`index` -1, `path` the full path). */
   errors: HostOpError[];
@@ -344,14 +345,14 @@ export async function readTreeAttrs(root: HostPath): Promise<TreeAttrs | undefin
     throw e;
   }
   const out: TreeAttrs = { xattrs: new Map(), ranges: new Map(), errors: [] };
-  for (const row of ans.results as Array<[string, Array<[string, string]>, Array<[number, number]>]>) {
+  for (const row of ans.results as Array<[string, Array<[string, string]>, Array<[number, number]> | null]>) {
     const rel = Buffer.from(row[0], 'base64').toString('latin1');
     if (row[1].length > 0) {
       const m = new Map<string, Buffer>();
       for (const [name, value] of row[1]) m.set(Buffer.from(name, 'base64').toString('utf8'), Buffer.from(value, 'base64'));
       out.xattrs.set(rel, m);
     }
-    if (row[2].length > 0) out.ranges.set(rel, row[2].map(([start, end]) => ({ start, end })));
+    if (row[2] !== null) out.ranges.set(rel, row[2].map(([start, end]) => ({ start, end })));
   }
   for (const [where, errno, code, message] of ans.errors as unknown as Array<[string | number, number, string, string]>) {
     const rel = typeof where === 'string' ? Buffer.from(where, 'base64') : Buffer.alloc(0);

@@ -77,6 +77,25 @@ describe('mkfs -d structures', () => {
     }, 120_000);
   }
 
+  it(`sparse files keep their holes, an all-hole file included${loopSkip}`, async () => {
+    const src = tmp.fresh('holes');
+    const allHole = path.join(src, 'all-hole');
+    fs.closeSync(fs.openSync(allHole, 'w'));
+    fs.truncateSync(allHole, 64 << 20);
+    const fd = fs.openSync(path.join(src, 'ends'), 'w');
+    fs.writeSync(fd, keystream('ends', 5000), 0, 5000, 0);
+    fs.writeSync(fd, keystream('ends2', 5000), 0, 5000, (40 << 20) - 5000);
+    fs.closeSync(fd);
+    const img = tmp.file('holes.img');
+    await mkfs(img, { size: 64 << 20, blockSize: 4096, populate: { dir: src } });
+    await expectFsckClean(img);
+    const blockcount = async (n: string): Promise<number> => Number(/Blockcount: (\d+)/.exec(await debugfs(img, `stat /${n}`))![1]);
+    expect(await blockcount('all-hole')).toBe(0);
+    // Two data blocks at each end, host-rounded to 4 KiB.
+    expect(await blockcount('ends')).toBe(4 * 8);
+    await expectKernelSees(img, src);
+  }, 120_000);
+
   it(`a directory of long names gets an htree with an index level below the root (1 KiB blocks), which a writable volume can grow${loopSkip}`, async () => {
     const src = tmp.fresh('two-level-htree');
     fs.mkdirSync(path.join(src, 'big'));
