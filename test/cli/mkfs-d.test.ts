@@ -22,7 +22,7 @@ import { debugfs } from '../helpers/debugfs.js';
 import { expectFsckClean } from '../helpers/fsck.js';
 import { canLoopMount, describeLoopSkip, withMountedImage } from '../helpers/loop.js';
 import { useTmpDir } from '../helpers/tmp.js';
-import { generateTree, restoreTimes, type TreeManifest } from '../helpers/tree.js';
+import { generateTree, hostPathsBelow, restoreTimes, type TreeManifest } from '../helpers/tree.js';
 import { runBuiltCli } from './built-cli.js';
 
 const tmp = useTmpDir('mkfs-d');
@@ -108,22 +108,11 @@ function changesFor(m: TreeManifest): Change[] {
   ];
 }
 
-/** Every path below `root` on the host, relative, '/'-prefixed. */
-async function walkHost(root: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fsp.readdir(path.join(root, rel), { withFileTypes: true })) {
-    const r = `${rel}/${e.name}`;
-    out.push(r);
-    if (e.isDirectory()) out.push(...(await walkHost(root, r)));
-  }
-  return out;
-}
-
 /** ext4kit's read-only volume decodes every inode as the kernel does. */
 async function expectVolumeMatchesKernel(img: string, mntDir: string): Promise<void> {
   const vol = await openVolume(img, { readOnly: true });
   try {
-    for (const p of ['', ...(await walkHost(mntDir))]) {
+    for (const p of ['', ...(await hostPathsBelow(mntDir))]) {
       const k = await fsp.lstat(path.join(mntDir, p), { bigint: true });
       const o = await vol.promises.lstat(p === '' ? '/' : p, { bigint: true });
       const pick = (st: typeof k | typeof o) => ({

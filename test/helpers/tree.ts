@@ -471,3 +471,14 @@ export async function restoreTimes(m: TreeManifest, root: string = m.root, opts:
   const errors = await setTimesNs(entries);
   throwIfErrors('utime', opts.ignoreMissing ? errors.filter((e) => e.code !== 'ENOENT') : errors);
 }
+
+/** Every path below `root` on the host, '/'-prefixed and relative to it, each directory before its entries. */
+export async function hostPathsBelow(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.promises.readdir(path.join(root, rel), { withFileTypes: true })) {
+    const r = `${rel}/${e.name}`;
+    out.push(r);
+    if (e.isDirectory()) out.push(...(await hostPathsBelow(root, r)));
+  }
+  return out;
+}
