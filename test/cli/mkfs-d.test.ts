@@ -70,6 +70,19 @@ describe('mkfs -d TREE', () => {
     }, 300_000);
   }
 
+  it('an entry the image cannot hold is reported by its host path, the rest is copied, and the exit status is 1', async () => {
+    const src = tmp.fresh('unstorable');
+    fs.writeFileSync(path.join(src, 'kept'), 'kept');
+    const link = path.join(src, 'too-long');
+    fs.symlinkSync('t'.repeat(1500), link);
+    const img = tmp.file('unstorable.img');
+    const r = await cli('mkfs', '-q', '-b', '1024', '-d', src, img, '16M');
+    expect(r.stderr).toBe(`ext4kit: mkfs: ${link}: symlink target of 1500 bytes does not fit a 1024-byte block (ENAMETOOLONG)\n`);
+    expect(r.code).toBe(1);
+    await expectFsckClean(img);
+    expect((await debugfs(img, 'ls /')).split(/\s+/).filter((w) => /^[a-z+-]+$/.test(w)).sort()).toEqual(['kept', 'lost+found']);
+  });
+
   it('a -d that is not a folder fails before anything is written', async () => {
     const img = tmp.file('never.img');
     const file = tmp.file('plain-file');
