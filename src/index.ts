@@ -9,4 +9,4 @@ export { FsError, CorruptionError } from './base/errors.js';
 export type { BlockDevice } from './device/block-device.js';
 export { FileDevice, MemoryDevice, ReadOnlyDevice, OffsetDevice } from './device/index.js';
 export { mkfs, computeLayout } from './mkfs/index.js';
-export type { MkfsOptions, MkfsResult, Layout } from './mkfs/index.js';
+export type { MkfsOptions, MkfsResult, MkfsPopulate, MkfsProgress, Layout } from './mkfs/index.js';

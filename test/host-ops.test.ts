@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  hostOpsAvailable, mknodBatch, readDataRanges, readXattrs, setTimesNs, setXattrs,
-} from '../src/cli/host-ops.js';
+  hostOpsAvailable, mknodBatch, readDataRanges, readTreeAttrs, readXattrs, setTimesNs, setXattrs,
+} from '../src/host/host-ops.js';
 import { runChecked, runCommand } from './helpers/run.js';
 import { useTmpDir } from './helpers/tmp.js';
 
@@ -202,6 +202,35 @@ describe('host-ops', () => {
     expect(covered(0) && covered(8191) && covered(64 << 20) && covered((64 << 20) + 99)).toBe(true);
     expect(covered(1 << 20) || covered(512 << 20) || covered((1 << 30) - 1)).toBe(false);
     for (let i = 1; i < r.length; i++) expect(r[i].start).toBeGreaterThan(r[i - 1].end - 1);
+  });
+
+  it('walks a tree for its xattrs and sparse files in one batch, agreeing with the per-path batches', async () => {
+    const root = tmp.sub('tree-attrs');
+    const sub = path.join(root, 'sub');
+    fs.mkdirSync(sub);
+    const raw = Buffer.concat([Buffer.from(`${sub}/`), Buffer.from([0x6e, 0xff, 0x6f])]);
+    fs.writeFileSync(raw, 'x');
+    fs.writeFileSync(path.join(sub, 'plain'), 'no attributes');
+    fs.symlinkSync('plain', path.join(sub, 'link'));
+    const sparse = path.join(root, 'sparse');
+    fs.closeSync(fs.openSync(sparse, 'w'));
+    fs.truncateSync(sparse, 16 << 20);
+    fs.writeFileSync(path.join(sub, 'dense'), Buffer.alloc(100_000, 3));
+    expect(await setXattrs([
+      { path: root, name: 'user.on-root', value: Buffer.from('r') },
+      { path: sub, name: 'user.on-dir', value: Buffer.from('d') },
+      { path: raw, name: 'user.bytes', value: Buffer.from([0, 255, 1]) },
+      ...(isRoot ? [{ path: path.join(sub, 'link'), name: 'trusted.on-link', value: Buffer.from('l') }] : []),
+    ])).toEqual([]);
+    const t = (await readTreeAttrs(root))!;
+    expect(t.errors).toEqual([]);
+    const rel = ['', 'sub', 'sub/n\xffo', ...(isRoot ? ['sub/link'] : [])];
+    expect([...t.xattrs.keys()].sort()).toEqual([...rel].sort());
+    const abs = [root, sub, raw, ...(isRoot ? [path.join(sub, 'link')] : [])];
+    const each = await readXattrs(abs);
+    rel.forEach((r, i) => expect(t.xattrs.get(r)).toEqual(each.xattrs.get(abs[i])));
+    // Only files with fewer blocks than bytes get ranges: none at all for this all-hole one.
+    expect([...t.ranges]).toEqual([['sparse', []]]);
   });
 });
 

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mknodBatch, readXattrs, setTimesNs, setXattrs } from '../src/cli/host-ops.js';
+import { mknodBatch, readXattrs, setTimesNs, setXattrs } from '../src/host/host-ops.js';
 import { compareTrees, expectSameTree } from './helpers/compare-tree.js';
 import { expectFsckClean, fsckClean } from './helpers/fsck.js';
 import { debugfs, dumpe2fs } from './helpers/debugfs.js';

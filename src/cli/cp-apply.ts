@@ -26,7 +26,7 @@ import { ownedAlready } from './cp-dirs.js';
 import { F, FL_ABORT, FL_FIRST, FL_LAST, FL_TIMES, OP_STRIDE, OpKind } from './cp-ops.js';
 import type { ApplyOptions, BatchMessage, HostFailure } from './cp-ops.js';
 import { shown } from './cp-paths.js';
-import type { HostPath } from './host-ops.js';
+import type { HostPath } from '../host/host-ops.js';
 import { describeError } from './report.js';
 
 /** A file being written across records. */

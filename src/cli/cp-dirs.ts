@@ -16,7 +16,7 @@
  */
 import { chownSync, lstatSync, mkdirSync } from 'node:fs';
 import type { ApplyOptions } from './cp-ops.js';
-import type { HostPath } from './host-ops.js';
+import type { HostPath } from '../host/host-ops.js';
 
 const S_ISGID = 0o2000;
 const EUID = process.geteuid?.() ?? -1;

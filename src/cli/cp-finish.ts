@@ -20,7 +20,7 @@ import { chmodSync, lchownSync, lutimesSync } from 'node:fs';
 import { replaceWithLink } from './cp-apply.js';
 import { pathKey, shown } from './cp-paths.js';
 import type { Deferred, DirFinish, TimesItem } from './cp-tree.js';
-import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from './host-ops.js';
+import { hostOpsAvailable, mknodBatch, setTimesNs, setXattrs, type HostOpError } from '../host/host-ops.js';
 import type { Reporter } from './report.js';
 
 export interface FinishOptions {

@@ -19,7 +19,7 @@
  * in any order, as long as a file that spans batches is finished by the
  * thread that started it.
  */
-import type { HostPath } from './host-ops.js';
+import type { HostPath } from '../host/host-ops.js';
 
 export const enum OpKind {
   /** A piece of a regular file: FL_FIRST creates it, FL_LAST finishes it. */

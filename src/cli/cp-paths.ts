@@ -3,7 +3,7 @@
  * else bytes, so a name that is not UTF-8 is copied exactly rather than
  * through a lossy string.
  */
-import type { HostPath } from './host-ops.js';
+import type { HostPath } from '../host/host-ops.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

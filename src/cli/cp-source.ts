@@ -10,7 +10,7 @@
 import type { BigIntStats, FileHandle, Volume } from '../vfs/types.js';
 import { TreeReader, type TreeEntry, type TreeNode } from '../vfs/tree-reader.js';
 import { hostName, joinHost } from './cp-paths.js';
-import type { DataRange, HostPath } from './host-ops.js';
+import type { DataRange, HostPath } from '../host/host-ops.js';
 
 /** What a copy needs to know of a file, directory or link, as plain numbers (see TreeNode). */
 export type SourceNode = Omit<TreeNode, 'inode'>;

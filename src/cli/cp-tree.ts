@@ -27,7 +27,7 @@ import { hostName, joinHost, shown } from './cp-paths.js';
 import { Ext4Source, PublicSource, type CopySource, type SourceEntry, type SourceNode, type XattrPair } from './cp-source.js';
 import { HostWriter } from './cp-writer.js';
 import { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } from './format.js';
-import type { HostPath } from './host-ops.js';
+import type { HostPath } from '../host/host-ops.js';
 import type { Reporter } from './report.js';
 
 export interface CopyFlags { recursive: boolean; archive: boolean }

@@ -26,7 +26,7 @@ import {
   BATCH_BYTES, BATCH_OPS, F, FL_ABORT, FL_FIRST, FL_LAST, OP_STRIDE, OpKind, type ApplyOptions, type BatchMessage, type HostFailure,
   type WorkerReply, type WorkerRequest,
 } from './cp-ops.js';
-import type { HostPath } from './host-ops.js';
+import type { HostPath } from '../host/host-ops.js';
 
 /** Batches allocated at most. */
 const POOL = 6;

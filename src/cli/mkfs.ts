@@ -7,6 +7,8 @@
  * counts blocks).
  */
 import { mkfs, type MkfsOptions, type MkfsResult } from '../index.js';
+import { canPopulate } from '../mkfs/index.js';
+import { progressFor } from './progress.js';
 import type { CliEnv } from './env.js';
 import { Reporter } from './report.js';
 import { checkSourceDir, populateImage } from './populate.js';
@@ -126,9 +128,19 @@ export async function mkfsCommand(env: CliEnv, image: string, size: string | und
   try {
     // A bad -d folder is found before anything is written.
     if (o.d !== undefined) checkSourceDir(o.d);
+    // mkfs lays the tree out itself and writes it once; without extents the tree is copied in through the volume.
+    const bulk = o.d !== undefined && canPopulate(options);
+    if (bulk && o.d !== undefined) {
+      const quiet = o.quiet === true;
+      options.populate = {
+        dir: o.d,
+        onError: (path, e) => report.error(path.toString('utf8'), e),
+        progress: (bytes, files) => progressFor(env.stdout, bytes, files, quiet),
+      };
+    }
     const result = await mkfs(image, options);
     if (o.quiet !== true) env.stdout.write(summary(result));
-    if (o.d !== undefined) await populateImage(env, image, o.d, report, o.quiet === true);
+    if (o.d !== undefined && !bulk) await populateImage(env, image, o.d, report, o.quiet === true);
   } catch (e) {
     if ((e as { code?: string }).code === 'EEXIST') {
       report.fail(image, 'already contains an ext2/ext3/ext4 filesystem; use -f to overwrite it', 'EEXIST');

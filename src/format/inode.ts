@@ -396,6 +396,20 @@ export function inodeBlocks512(inode: Inode, sb: Pick<Superblock, 'featureRoComp
   return inode.blocks;
 }
 
+/**
+ * Stores a device number (st_rdev as glibc's makedev lays it out) in a
+ * device inode's i_block as Linux does: the old 8:8 encoding in i_block[0]
+ * when major and minor both fit a byte, else the 12:20 "new" encoding in
+ * i_block[1] with i_block[0] left zero.
+ */
+export function encodeDeviceNumber(block: Uint8Array, rdev: number): void {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  // dev_t as glibc lays it out: minor bits 8-19 sit at bits 20-31.
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 0x1000) & 0xfff00);
+  if (major < 256 && minor < 256) writeU32LE(block, 0, (major << 8) | minor);
+  else writeU32LE(block, 4, ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0);
+}
+
 export type FileType = 'file' | 'directory' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket' | 'unknown';
 
 export function fileType(mode: number): FileType {

@@ -32,7 +32,7 @@ import { xattrEntrySize, xattrSpaceNeeded } from '../format/xattr.js';
 import { ibodyXattrs } from '../xattr/xattr-read.js';
 import { entryInput } from '../xattr/xattr-plan.js';
 import { ibodyCapacity, prepareIbodyXattrChange } from '../xattr/xattr-set.js';
-import type { XattrKey } from '../xattr/xattr-name.js';
+import type { XattrKey } from '../format/xattr-name.js';
 import {
   bumpEsSeq, blockChangeCredits, getOrAllocateBlocks, maxNewMetadataBlocks, type WritableMappedInode,
 } from '../extent/file-blocks.js';

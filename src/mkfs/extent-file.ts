@@ -11,9 +11,10 @@
  */
 import { FsError } from '../base/errors.js';
 import {
-  encodeExtentNode, extentNodeCapacity, EXT_INIT_MAX_LEN, EXTENT_ENTRY_SIZE, EXTENT_ROOT_SIZE, writeExtentBlockChecksum, type ExtentLeaf,
+  encodeExtentNode, extentNodeCapacity, EXTENT_ENTRY_SIZE, EXTENT_ROOT_SIZE, writeExtentBlockChecksum, type ExtentLeaf,
 } from '../format/extent.js';
 import type { BlockMap } from './block-map.js';
+import { appendExtent } from './bulk-extents.js';
 
 const ROOT_SLOTS = 4;
 
@@ -31,23 +32,8 @@ export class ExtentFile {
 
   /** Maps `len` logical blocks from `lblk` to physical blocks from `pblk` (already marked used). */
   append(lblk: number, pblk: number, len: number): void {
-    while (len > 0) {
-      const last = this.extents[this.extents.length - 1];
-      if (last !== undefined && last.lblk + last.len === lblk && last.pblk + last.len === pblk && last.len < EXT_INIT_MAX_LEN) {
-        const n = Math.min(len, EXT_INIT_MAX_LEN - last.len);
-        last.len += n;
-        lblk += n;
-        pblk += n;
-        len -= n;
-        continue;
-      }
-      const n = Math.min(len, EXT_INIT_MAX_LEN);
-      this.extents.push({ lblk, len: n, unwritten: false, pblk });
-      this.growIfNeeded();
-      lblk += n;
-      pblk += n;
-      len -= n;
-    }
+    appendExtent(this.extents, lblk, pblk, len);
+    this.growIfNeeded();
   }
 
   private growIfNeeded(): void {

@@ -6,10 +6,10 @@
 import type { Superblock } from '../format/superblock.js';
 import { SUPERBLOCK_OFFSET } from '../format/superblock-constants.js';
 import { hasFeature } from './features.js';
-import { groupOfInode, groupSuperAndGdt, type Geometry } from './geometry.js';
+import { groupSuperAndGdt, type Geometry } from './geometry.js';
 import { encodeDescriptorTable, type GroupState } from './group-state.js';
 import { superAndGdtRange } from './group-tables.js';
-import { encodeNewInode } from './inode-init.js';
+import { InodeTables } from './inode-tables.js';
 import type { Layout } from './layout.js';
 import type { SpecialFiles } from './special-files.js';
 import { encodeSuperblockCopy } from './superblock-init.js';
@@ -25,6 +25,8 @@ export interface ImageInput {
   zeroed: boolean;
   /** Zero every inode table in full (lazy_itable_init off on a device that was not discarded). */
   zeroInodeTables: boolean;
+  /** Every inode already encoded (special files included); default: the special files' inodes. */
+  inodeTables?: InodeTables;
 }
 
 /** mke2fs wipes this much at the end of the filesystem (old RAID superblocks live there). */
@@ -36,27 +38,18 @@ const BSD_MAGICDISK = 0x57455682;
 /** Blocks of the inode tables: each group's initialized inodes, encoded; the rest stays zero. */
 function inodeTableWrites(g: Geometry, input: ImageInput, out: WriteSet): void {
   const bs = g.blockSize;
-  const csum = hasFeature(g.sb, 'metadata_csum') ? input.fsSeed : undefined;
-  const byGroup = new Map<number, number[]>();
-  for (const ino of input.files.inodes.keys()) {
-    const group = groupOfInode(g, ino);
-    byGroup.set(group, [...(byGroup.get(group) ?? []), ino]);
+  let tables = input.inodeTables;
+  if (tables === undefined) {
+    tables = new InodeTables(g, hasFeature(g.sb, 'metadata_csum') ? input.fsSeed : undefined);
+    for (const [ino, inode] of input.files.inodes) tables.put(ino, inode);
   }
   input.groups.forEach((state, group) => {
     const table = input.layout.tables[group].inodeTable;
     const tableBytes = g.inodeBlocksPerGroup * bs;
     const initBytes = Math.ceil((state.initializedInodes * g.inodeSize) / bs) * bs;
-    const inodes = byGroup.get(group) ?? [];
-    const first = group * g.inodesPerGroup + 1;
-    const putBytes = inodes.length === 0 ? 0 : Math.ceil(((Math.max(...inodes) - first + 1) * g.inodeSize) / bs) * bs;
-    if (putBytes > 0) {
-      const buf = new Uint8Array(putBytes);
-      for (const ino of inodes) {
-        const inode = input.files.inodes.get(ino);
-        if (inode !== undefined) buf.set(encodeNewInode(inode, g.inodeSize, ino, csum), (ino - first) * g.inodeSize);
-      }
-      out.put(table * bs, buf);
-    }
+    const bytes = tables.groupBytes(group);
+    const putBytes = bytes === undefined ? 0 : bytes.length;
+    if (bytes !== undefined) out.put(table * bs, bytes);
     // What the kernel will read must be zero; with lazy init the unused rest is left to it.
     const mustZero = input.zeroInodeTables ? tableBytes : initBytes;
     if (!input.zeroed && mustZero > putBytes) out.zero(table * bs + putBytes, mustZero - putBytes);

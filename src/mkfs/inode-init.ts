@@ -44,10 +44,9 @@ export function iBlocksFor(blocks: number, blockSize: number): number {
   return blocks * (blockSize / 512);
 }
 
-/** The encoded inode, checksummed when `fsSeed` is given (metadata_csum). */
-export function encodeNewInode(inode: Inode, inodeSize: number, ino: number, fsSeed: number | undefined): Uint8Array {
+/** The encoded inode (into `buf` when given), checksummed when `fsSeed` is given (metadata_csum). */
+export function encodeNewInode(inode: Inode, inodeSize: number, ino: number, fsSeed: number | undefined, buf: Uint8Array = new Uint8Array(inodeSize)): Uint8Array {
   assert(inode.xattrSpace.length === inodeSize - GOOD_OLD_INODE_SIZE - inode.extraIsize, () => `inode ${ino}: xattr space size`);
-  const buf = new Uint8Array(inodeSize);
   encodeInode(inode, buf, inodeSize);
   if (fsSeed !== undefined) setInodeChecksum(fsSeed, ino, buf, inodeSize);
   return buf;

@@ -14,7 +14,7 @@ import { FsError } from '../base/errors.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { featureNames } from '../format/features.js';
 import { fsChecksumSeed, uuidString } from '../format/superblock.js';
-import { hasFeature, setFeature } from './features.js';
+import { hasFeature, resolveFeatures, setFeature } from './features.js';
 import { groupStart } from './geometry.js';
 import { computeGroupStates } from './group-state.js';
 import { imageWrites } from './image.js';
@@ -25,6 +25,7 @@ import { buildSpecialFiles, JOURNAL_INO } from './special-files.js';
 import { fillSuperblock, setJournalBackup } from './superblock-init.js';
 import { openTarget } from './target.js';
 import { WriteSet } from './write-set.js';
+import { BulkBuild, scanTree, type ScannedTree } from './bulk-build.js';
 
 export interface MkfsResult {
   /** The filesystem UUID, 8-4-4-4-12. */
@@ -93,22 +94,39 @@ export async function mkfs(target: string | BlockDevice, options: MkfsOptions = 
   const label = labelBytes(options.label);
   const rootOwner = options.rootOwner ?? { uid: 0, gid: 0 };
   checkOwner(rootOwner);
+  if (options.populate !== undefined && !canPopulate(options)) {
+    throw new FsError('ENOTSUP', 'mkfs -d builds extent-mapped files only: it needs the extent feature');
+  }
+  // A -d folder that cannot be read is found before the target is touched.
+  const tree = options.populate === undefined ? undefined : scanTree(options.populate);
   // The layout is computed before the target is touched (a refused request changes nothing) and reused.
   let checked: { deviceBytes: number; layout: Layout } | undefined;
-  const opened = await openTarget(target, options, (deviceBytes) => {
-    checked = { deviceBytes, layout: computeLayout(options, deviceBytes) };
-  });
+  let opened: Awaited<ReturnType<typeof openTarget>>;
+  try {
+    opened = await openTarget(target, options, (deviceBytes) => {
+      checked = { deviceBytes, layout: computeLayout(options, deviceBytes) };
+    });
+  } catch (e) {
+    tree?.progress.done();
+    throw e;
+  }
   try {
     const layout = checked !== undefined && checked.deviceBytes === opened.device.size ? checked.layout : computeLayout(options, opened.device.size);
-    const result = await makeFilesystem(opened.device, layout, opened.zeroed, options, { uuid, hashSeed, label, rootOwner });
+    const result = await makeFilesystem(opened.device, layout, opened.zeroed, options, { uuid, hashSeed, label, rootOwner }, tree);
     await opened.device.flush();
     return result;
   } catch (e) {
     if (opened.created !== undefined) await rm(opened.created, { force: true });
     throw e;
   } finally {
+    tree?.progress.done();
     if (opened.owned) await opened.device.close();
   }
+}
+
+/** Whether `mkfs` can fill a filesystem with these options from a host tree (`populate`): it needs extents. */
+export function canPopulate(options: MkfsOptions): boolean {
+  return hasFeature(resolveFeatures(options.features), 'extent');
 }
 
 interface Identity {
@@ -118,7 +136,7 @@ interface Identity {
   rootOwner: { uid: number; gid: number };
 }
 
-async function makeFilesystem(device: BlockDevice, layout: Layout, zeroed: boolean, options: MkfsOptions, id: Identity): Promise<MkfsResult> {
+async function makeFilesystem(device: BlockDevice, layout: Layout, zeroed: boolean, options: MkfsOptions, id: Identity, tree: ScannedTree | undefined): Promise<MkfsResult> {
   const g = layout.geometry;
   const sb = g.sb;
   const time = creationTime(options.time, g.inodeSize);
@@ -132,10 +150,20 @@ async function makeFilesystem(device: BlockDevice, layout: Layout, zeroed: boole
     rootOwner: id.rootOwner,
     zeroJournal: !zeroed && options.lazyJournalInit !== true,
   });
-  if (files.needsLargeFile) setFeature(sb, 'large_file', true);
+  // On a device that reads as zeros nothing needs zeroing first: the data goes out as it is placed.
+  const bulkCtx = { layout, files, time, uuid: id.uuid, fsSeed: csum ? fsSeed : undefined };
+  const bulk = tree === undefined ? undefined : await BulkBuild.plan(tree, bulkCtx, zeroed ? device : undefined);
+  if (files.needsLargeFile || bulk?.largeFile === true) setFeature(sb, 'large_file', true);
+  // The inodes are encoded (once the xattrs have come) while the queued writes drain.
+  const data = bulk !== undefined && zeroed ? bulk.writeData(device) : undefined;
+  data?.catch(() => undefined);
+  const inodeTables = await bulk?.finish();
+  if (data !== undefined) await data;
   const itableZeroed = zeroed || options.lazyItableInit === false;
   const groups = computeGroupStates(layout, {
-    usedInodes: files.usedInodes, directories: files.directories, itableZeroed, fsSeed: csum ? fsSeed : undefined,
+    usedInodes: inodeTables?.usedInodes() ?? files.usedInodes,
+    directories: bulk === undefined ? files.directories : [...new Set([...files.directories, ...bulk.directories])],
+    itableZeroed, fsSeed: csum ? fsSeed : undefined,
   });
 
   sb.freeBlocksCount = groups.reduce((n, s) => n + s.desc.freeBlocksCount, 0);
@@ -148,14 +176,18 @@ async function makeFilesystem(device: BlockDevice, layout: Layout, zeroed: boole
   sb.orphanFileInum = files.orphanIno;
 
   const sector0 = zeroed ? undefined : await device.read(0, 512);
-  const input = { layout, files, groups, fsSeed, zeroed, zeroInodeTables: itableZeroed && !zeroed };
+  const input = { layout, files, groups, fsSeed, zeroed, zeroInodeTables: itableZeroed && !zeroed, inodeTables };
   // s_kbytes_written: mke2fs starts the count at 1 and adds what it wrote; the superblocks
   // carry the total, so the writes are assembled once to measure them and once for real.
   const measure = new WriteSet();
   imageWrites(sb, input, sector0, measure);
-  sb.kbytesWritten = 1n + BigInt(Math.floor(measure.byteCount / 1024));
+  sb.kbytesWritten = 1n + BigInt(Math.floor((measure.byteCount + (bulk?.dataBytes ?? 0)) / 1024));
   const writes = new WriteSet();
   imageWrites(sb, input, sector0, writes);
+  if (bulk !== undefined && !zeroed) {
+    await writes.executeZeros(device);
+    await bulk.writeData(device);
+  }
   await writes.execute(device);
 
   return {

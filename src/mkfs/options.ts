@@ -49,4 +49,36 @@ export interface MkfsOptions {
   lazyJournalInit?: boolean;
   /** -E assume_storage_prezeroed: the device already reads as zeros everywhere. Default false. */
   assumeZeroed?: boolean;
+  /**
+   * -d: fill the new filesystem from a host directory, as `mke2fs -d` does:
+   * its entries become the root's, everything kept (modes, owners,
+   * nanosecond times, hard links, symlinks, device nodes, fifos, sockets,
+   * xattrs, the holes of sparse files), and the directory's own mode,
+   * owner, times and xattrs go to the root. Needs the extent feature.
+   */
+  populate?: MkfsPopulate;
+}
+
+/** Progress of the copy mkfs -d makes. */
+export interface MkfsProgress {
+  /** Bytes of file data copied. */
+  bytes(n: number): void;
+  /** One more regular file done. */
+  file(): void;
+  /** The copy has ended (successfully or not). */
+  done(): void;
+}
+
+export interface MkfsPopulate {
+  /** The host directory. */
+  dir: string;
+  /**
+   * Called for each entry or attribute that cannot be copied (unreadable,
+   * a name ext4 cannot store, a symlink target longer than a block); the
+   * rest is still copied. Without it the first such failure fails mkfs.
+   * `path` is the host path.
+   */
+  onError?: (path: Buffer, error: unknown) => void;
+  /** Called once the tree is scanned, with its size in bytes and regular files; returns where progress goes. */
+  progress?: (totalBytes: number, totalFiles: number) => MkfsProgress;
 }

@@ -58,6 +58,8 @@ export interface SpecialFiles {
   orphanIno: number;
   /** A file at least 2 GiB long was created (mke2fs then turns large_file on). */
   needsLargeFile: boolean;
+  /** The blocks of root and lost+found, in logical order (mkfs -d rewrites those directories). */
+  dirBlocks: Map<number, number[]>;
 }
 
 /** ext2fs_find_inode_goal for an inode with no blocks: the start of its (flex) group. */
@@ -85,6 +87,7 @@ type FileMap = { kind: 'extent'; tree: ExtentFile } | { kind: 'indirect'; tree: 
 class Builder {
   readonly out: SpecialFiles = {
     inodes: new Map(), blocks: [], zeroRanges: [], usedInodes: [], directories: [], journal: undefined, orphanIno: 0, needsLargeFile: false,
+    dirBlocks: new Map(),
   };
   readonly g: Geometry;
   readonly map: BlockMap;
@@ -152,6 +155,7 @@ class Builder {
     this.out.inodes.set(ROOT_INO, inode);
     this.out.blocks.push({ block: b, bytes: rootDirBlock(this.dirFmt, LOST_FOUND_INO, this.seed(ROOT_INO)) });
     this.out.directories.push(ROOT_INO);
+    this.out.dirBlocks.set(ROOT_INO, [b]);
   }
 
   lostFound(): void {
@@ -163,8 +167,11 @@ class Builder {
     // An inline directory's first growth converts it, allocating from the start of the filesystem.
     let goal = inline ? this.g.firstDataBlock : inodeGoal(this.g, ino);
     const fm = this.newMap(goal);
+    const blocks: number[] = [];
+    this.out.dirBlocks.set(ino, blocks);
     for (let lblk = 0; lblk < nblocks; lblk++) {
       const b = this.appendBlock(fm, lblk, goal);
+      blocks.push(b);
       goal = b;
       const seed = this.seed(ino);
       let bytes: Uint8Array;

@@ -36,13 +36,15 @@ export class WriteSet {
     return n;
   }
 
+  /** Zeroes the ranges not yet zeroed, then writes the data. */
   async execute(device: BlockDevice): Promise<void> {
-    await this.writeZeros(device);
+    await this.executeZeros(device);
     await this.writePieces(device);
   }
 
-  private async writeZeros(device: BlockDevice): Promise<void> {
-    const ranges = [...this.zeros].sort((a, b) => a.offset - b.offset);
+  /** Zeroes the ranges (once: a later `execute` skips them), so other writes can go between the zeros and the data. */
+  async executeZeros(device: BlockDevice): Promise<void> {
+    const ranges = this.zeros.splice(0).sort((a, b) => a.offset - b.offset);
     const merged: Array<{ offset: number; end: number }> = [];
     for (const r of ranges) {
       const last = merged[merged.length - 1];

@@ -278,7 +278,7 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
           } else {
             inode.disk.linksCount = 1;
           }
-          if (type === I.S_IFCHR || type === I.S_IFBLK) encodeDevice(inode.disk.block, node.rdev ?? 0);
+          if (type === I.S_IFCHR || type === I.S_IFBLK) I.encodeDeviceNumber(inode.disk.block, node.rdev ?? 0);
           if (isSymlink) await writeSymlinkTarget(m, h, inode, target, r);
           await addEntry(fs, h, dir, name, inode.ino, fileTypeFromMode(mode), r);
           touchDir(m, dir);
@@ -294,24 +294,6 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
       unlock();
     }
   });
-}
-
-/** i_block of a device inode (Linux: old_encode_dev / new_encode_dev, chosen as ext4 does). */
-function encodeDevice(block: Uint8Array, rdev: number): void {
-  const major = Math.floor(rdev / 256) & 0xfff;
-  // dev_t as glibc lays it out: minor bits 8-19 sit at bits 20-31.
-  const minor = (rdev & 0xff) | (Math.floor(rdev / 0x1000) & 0xfff00);
-  const w = (i: number, v: number): void => {
-    block[i * 4] = v & 0xff;
-    block[i * 4 + 1] = (v >>> 8) & 0xff;
-    block[i * 4 + 2] = (v >>> 16) & 0xff;
-    block[i * 4 + 3] = (v >>> 24) & 0xff;
-  };
-  if (major < 256 && minor < 256) {
-    w(0, (major << 8) | minor);
-  } else {
-    w(1, ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0);
-  }
 }
 
 /** A fast symlink keeps its target in i_block; a longer one gets a data block (Linux: ext4_symlink). */

@@ -63,6 +63,17 @@ function date(t: Timestamp): Date {
   return new Date(Math.floor(ms(t)));
 }
 
+/**
+ * st_blocks: i_blocks, plus, for a regular file holding inline data, the
+ * sectors its bytes would take (Linux's ext4_file_getattr does this so
+ * that tar, rsync and the like do not take a small inline file for an
+ * all-hole one; directories and symlinks get no such addition).
+ */
+export function statBlocks(ctx: Pick<StatContext, 'blocks512'>, inode: Ext4Inode): number {
+  const blocks = ctx.blocks512(inode);
+  return inode.isReg && inode.hasInlineData ? blocks + Math.ceil(inode.disk.size / 512) : blocks;
+}
+
 /** st_rdev of a character or block device inode; 0 for every other type. */
 export function rdevOf(inode: Ext4Inode): number {
   const type = inode.mode & S_IFMT;
@@ -87,7 +98,7 @@ export class Ext4Stats extends StatsMethods<number> implements Stats {
     const d = inode.disk;
     this.dev = ctx.dev; this.ino = inode.ino; this.mode = d.mode; this.nlink = d.linksCount;
     this.uid = d.uid; this.gid = d.gid; this.rdev = rdevOf(inode);
-    this.size = d.size; this.blksize = ctx.blockSize; this.blocks = ctx.blocks512(inode);
+    this.size = d.size; this.blksize = ctx.blockSize; this.blocks = statBlocks(ctx, inode);
     const bt = birth(inode);
     this.atimeMs = ms(d.atime); this.mtimeMs = ms(d.mtime); this.ctimeMs = ms(d.ctime); this.birthtimeMs = ms(bt);
     this.times = { a: d.atime, m: d.mtime, c: d.ctime, b: bt };
@@ -106,7 +117,7 @@ export class Ext4BigIntStats extends StatsMethods<bigint> implements BigIntStats
     const d = inode.disk;
     this.dev = BigInt(ctx.dev); this.ino = BigInt(inode.ino); this.mode = BigInt(d.mode); this.nlink = BigInt(d.linksCount);
     this.uid = BigInt(d.uid); this.gid = BigInt(d.gid); this.rdev = BigInt(rdevOf(inode));
-    this.size = BigInt(d.size); this.blksize = BigInt(ctx.blockSize); this.blocks = BigInt(ctx.blocks512(inode));
+    this.size = BigInt(d.size); this.blksize = BigInt(ctx.blockSize); this.blocks = BigInt(statBlocks(ctx, inode));
     const bt = birth(inode);
     this.atimeNs = ns(d.atime); this.mtimeNs = ns(d.mtime); this.ctimeNs = ns(d.ctime); this.birthtimeNs = ns(bt);
     // Floor division toward -infinity, as Node computes the bigint millisecond fields.

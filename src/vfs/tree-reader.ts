@@ -22,7 +22,7 @@ import { ReadAheadWindow } from '../device/read-ahead.js';
 import type { DirEntryInfo } from '../dir/dir-reader.js';
 import type { Mounted } from './mounted.js';
 import { pathArg, resolve } from './namei.js';
-import { rdevOf } from './stats.js';
+import { rdevOf, statBlocks } from './stats.js';
 import { mountedOf } from './volume.js';
 import { mayHaveXattrs, xattrPairs } from './xattr-ops.js';
 import type { PathLike, Volume } from './types.js';
@@ -96,7 +96,7 @@ export class TreeReader {
     const d = inode.disk;
     return {
       inode, ino: inode.ino, dev: this.m.dev, mode: d.mode, uid: d.uid, gid: d.gid, nlink: d.linksCount, size: d.size,
-      blocks: this.m.blocks512(inode), rdev: rdevOf(inode),
+      blocks: statBlocks(this.m, inode), rdev: rdevOf(inode),
       atimeSec: d.atime.sec, atimeNsec: d.atime.nsec, mtimeSec: d.mtime.sec, mtimeNsec: d.mtime.nsec,
     };
   }

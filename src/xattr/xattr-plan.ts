@@ -22,7 +22,7 @@ import { FsError } from '../base/errors.js';
 import {
   compareXattrEntries, xattrSpaceNeeded, type XattrEntry, type XattrInput,
 } from '../format/xattr.js';
-import { sameKey, type XattrKey } from './xattr-name.js';
+import { sameKey, type XattrKey } from '../format/xattr-name.js';
 
 /** create: fail with EEXIST if present (XATTR_CREATE); replace: ENODATA if absent (XATTR_REPLACE); either: neither. */
 export type XattrSetFlags = 'create' | 'replace' | 'either';

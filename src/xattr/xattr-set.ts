@@ -36,7 +36,7 @@ import {
   encodeInodeXattrs, parseInodeXattrs, XATTR_IBODY_HEADER_SIZE, XATTR_INDEX_POSIX_ACL_ACCESS, type XattrInput,
 } from '../format/xattr.js';
 import { blockXattrs, ibodyXattrs } from './xattr-read.js';
-import { aclModeUpdate, diskValueOf, isAclIndex, xattrKeyOf, type XattrKey } from './xattr-name.js';
+import { aclModeUpdate, diskValueOf, isAclIndex, xattrKeyOf, type XattrKey } from '../format/xattr-name.js';
 import { planXattrSet, type XattrPlacement, type XattrSetFlags, type XattrState } from './xattr-plan.js';
 import { writeXattrBlock, xattrBlockCapacity, xattrBlockWriteNeedsBlock } from './xattr-block-write.js';
 

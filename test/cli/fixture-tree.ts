@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { mknodBatch, setTimesNs, setXattrs } from '../../src/cli/host-ops.js';
+import { mknodBatch, setTimesNs, setXattrs } from '../../src/host/host-ops.js';
 
 export const isRoot = process.getuid?.() === 0;
 

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { FsError, type ErrorCode } from '../../src/base/errors.js';
 import type { CliEnv } from '../../src/cli/env.js';
-import { readDataRanges, readXattrs } from '../../src/cli/host-ops.js';
+import { readDataRanges, readXattrs } from '../../src/host/host-ops.js';
 import type { FileHandle, Volume, VolumeInfo, VolumePromises } from '../../src/vfs/types.js';
 import { walk } from './tree-snapshot.js';
 

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { readXattrs } from '../../src/cli/host-ops.js';
+import { readXattrs } from '../../src/host/host-ops.js';
 
 export interface NodeInfo {
   mode: number;

@@ -32,7 +32,7 @@ import { generateTree, makedev, type TreeManifest } from '../helpers/tree.js';
 import { expectSameTree } from '../helpers/compare-tree.js';
 import { keystream } from '../helpers/prng.js';
 import { runChecked } from '../helpers/run.js';
-import { applyChanges, change, settleTimes, type Change } from './tree-changes.js';
+import { applyChanges, change, copyTree, settleTimes, type Change } from './tree-changes.js';
 
 const tmp = useTmpDir('kernel-roundtrip');
 const loopOk = await canLoopMount();
@@ -49,11 +49,6 @@ const S_IFIFO = 0o010000, S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFSOCK = 0o1
 /** The directory the kernel grows entry by entry until it indexes it (htree). */
 const INDEXED = 'indexed';
 const INDEXED_ENTRIES = 600;
-
-/** cp as the tests use it: everything kept, and failing to keep an xattr is an error. */
-async function copyTree(from: string, to: string): Promise<void> {
-  await runChecked('cp', ['-dR', '--preserve=mode,ownership,timestamps,links,xattr', `${from}/.`, `${to}/`], { timeoutMs: 300_000 });
-}
 
 /** What ext4kit does to the kernel's tree (and the host copy gets the same). */
 function changesFor(m: TreeManifest, blockSize: number): Change[] {

@@ -9,7 +9,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { VolumePromises } from '../../src/index.js';
-import { mknodBatch, setTimesNs, setXattrs } from '../../src/cli/host-ops.js';
+import { mknodBatch, setTimesNs, setXattrs } from '../../src/host/host-ops.js';
 import { runChecked } from '../helpers/run.js';
 
 export interface Change {
@@ -25,6 +25,11 @@ export interface Change {
 const S_IFMT = 0o170000;
 const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 const vp = (rel: string): string => `/${rel}`;
+
+/** cp as the tests use it: everything kept (sparse files stay sparse), and failing to keep an xattr is an error. */
+export async function copyTree(from: string, to: string): Promise<void> {
+  await runChecked('cp', ['-dR', '--preserve=mode,ownership,timestamps,links,xattr', `${from}/.`, `${to}/`], { timeoutMs: 300_000 });
+}
 
 /** Runs each change on the volume and on the host copy; returns every touched path. */
 export async function applyChanges(p: VolumePromises, hostRoot: string, changes: readonly Change[]): Promise<Set<string>> {

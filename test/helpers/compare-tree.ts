@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import { expect } from 'vitest';
-import { readDataRanges, readXattrs, type DataRange } from '../../src/cli/host-ops.js';
+import { readDataRanges, readXattrs, type DataRange } from '../../src/host/host-ops.js';
 
 export interface CompareOptions {
   /** 'ns': exact; 's': whole seconds, both sides rounded toward -infinity; 'none': times not compared. */

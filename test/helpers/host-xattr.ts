@@ -1,6 +1,6 @@
 /**
  * Extended attributes of host files, set and read by a few lines of python
- * (Node has no xattr calls): independent of src/cli/host-ops.ts, which the
+ * (Node has no xattr calls): independent of src/host/host-ops.ts, which the
  * tests check. Names and values are raw bytes. Also the kernel's xattr form
  * of a POSIX ACL.
  */

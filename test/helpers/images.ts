@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setTimesNs, type TimesEntry } from '../../src/cli/host-ops.js';
+import { setTimesNs, type TimesEntry } from '../../src/host/host-ops.js';
 import { fsckIndexDirs } from './fsck.js';
 import { withMountedImage } from './loop.js';
 import { keystream } from './prng.js';

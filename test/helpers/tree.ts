@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mknodBatch, setTimesNs, setXattrs, type HostOpError, type MknodEntry, type TimesEntry, type XattrEntry } from '../../src/cli/host-ops.js';
+import { mknodBatch, setTimesNs, setXattrs, type HostOpError, type MknodEntry, type TimesEntry, type XattrEntry } from '../../src/host/host-ops.js';
 import { ACL_UNDEFINED_ID as ACL_UNDEF, aclXattrValue as aclValue } from './host-xattr.js';
 import { Rng, keystream } from './prng.js';
 
@@ -470,4 +470,15 @@ export async function restoreTimes(m: TreeManifest, root: string = m.root, opts:
   const entries = [...m.times].map(([rel, t]) => ({ path: path.join(root, rel), ...t }));
   const errors = await setTimesNs(entries);
   throwIfErrors('utime', opts.ignoreMissing ? errors.filter((e) => e.code !== 'ENOENT') : errors);
+}
+
+/** Every path below `root` on the host, '/'-prefixed and relative to it, each directory before its entries. */
+export async function hostPathsBelow(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.promises.readdir(path.join(root, rel), { withFileTypes: true })) {
+    const r = `${rel}/${e.name}`;
+    out.push(r);
+    if (e.isDirectory()) out.push(...(await hostPathsBelow(root, r)));
+  }
+  return out;
 }

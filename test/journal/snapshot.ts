@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Volume } from '../../src/index.js';
-import { readXattrs } from '../../src/cli/host-ops.js';
+import { readXattrs } from '../../src/host/host-ops.js';
 
 interface StatLike {
   mode: bigint; uid: bigint; gid: bigint; size: bigint; nlink: bigint; ino: bigint;

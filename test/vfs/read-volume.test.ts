@@ -7,13 +7,13 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { openVolume, type Volume } from '../../src/index.js';
-import { generateTree, type TreeManifest } from '../helpers/tree.js';
+import { generateTree, hostPathsBelow, type TreeManifest } from '../helpers/tree.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { mountImage, canLoopMount, describeLoopSkip, type MountedImage } from '../helpers/loop.js';
 import { debugfs } from '../helpers/debugfs.js';
 import { embedInDisk, mkfs } from '../helpers/images.js';
 import { expectFsckClean, fsckIndexDirs } from '../helpers/fsck.js';
-import { readXattrs } from '../../src/cli/host-ops.js';
+import { readXattrs } from '../../src/host/host-ops.js';
 import { runChecked } from '../helpers/run.js';
 
 const tmp = useTmpDir('read-volume');
@@ -23,17 +23,6 @@ let vol: Volume;
 let mnt: MountedImage | undefined;
 const canLoop = await canLoopMount();
 if (!canLoop) console.warn(`SKIPPED (kernel comparisons in read-volume): ${await describeLoopSkip()}`);
-
-/** Every path below `root` on the host, relative, '/'-prefixed. */
-async function walk(root: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fsp.readdir(path.join(root, rel), { withFileTypes: true })) {
-    const r = `${rel}/${e.name}`;
-    out.push(r);
-    if (e.isDirectory()) out.push(...(await walk(root, r)));
-  }
-  return out;
-}
 
 beforeAll(async () => {
   const src = tmp.sub('src');
@@ -57,7 +46,7 @@ afterAll(async () => {
 
 describe('against the kernel', () => {
   it.skipIf(!canLoop)('lstat of every entry matches the kernel (ino, mode, links, owner, size, blocks, ns times, rdev)', async () => {
-    const paths = ['', ...(await walk(mnt!.dir))];
+    const paths = ['', ...(await hostPathsBelow(mnt!.dir))];
     expect(paths.length).toBeGreaterThan(100);
     for (const p of paths) {
       const k = await fsp.lstat(path.join(mnt!.dir, p), { bigint: true });
@@ -72,7 +61,7 @@ describe('against the kernel', () => {
   });
 
   it.skipIf(!canLoop)('readdir, readFile, readlink and xattrs match the kernel for every entry', async () => {
-    const paths = ['', ...(await walk(mnt!.dir))];
+    const paths = ['', ...(await hostPathsBelow(mnt!.dir))];
     const kernelX = await readXattrs(paths.map((p) => path.join(mnt!.dir, p)));
     expect(kernelX.errors).toEqual([]);
     let xattrsSeen = 0;
@@ -108,7 +97,7 @@ describe('against the kernel', () => {
   });
 
   it.skipIf(!canLoop)('realpath and stat follow symlinks as the kernel does', async () => {
-    for (const p of await walk(mnt!.dir)) {
+    for (const p of await hostPathsBelow(mnt!.dir)) {
       const kp = path.join(mnt!.dir, p);
       let kreal: string | undefined;
       let kcode: string | undefined;

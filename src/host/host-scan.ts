@@ -10,8 +10,9 @@
  * Names are bytes throughout: a name that is not valid UTF-8 reaches the
  * image exactly as the host stores it.
  */
-import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
-import { S_IFDIR, S_IFMT, S_IFREG } from './format.js';
+import { constants, lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+
+const { S_IFDIR, S_IFMT, S_IFREG } = constants;
 
 /** A time as ext4 keeps it: seconds (negative before 1970) and nanoseconds. */
 export interface NsTime { sec: number; nsec: number }
@@ -31,7 +32,7 @@ export interface HostStat {
   blocks: number;
   nlink: number;
   rdev: number;
-  /** `dev:ino`, the host inode's identity (hard links). */
+  /** `dev:ino`, the host inode's identity, for a non-directory with more than one name (hard links); '' otherwise. */
   id: string;
   atime: NsTime;
   mtime: NsTime;
@@ -50,9 +51,13 @@ function nsTime(ns: bigint): NsTime {
 }
 
 function hostStat(st: BigIntStats): HostStat {
+  const mode = Number(st.mode);
+  const nlink = Number(st.nlink);
+  // Building the string costs more than the rest of the record: only hard links need it.
+  const id = nlink > 1 && (mode & S_IFMT) !== S_IFDIR ? `${st.dev}:${st.ino}` : '';
   return {
-    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), blocks: Number(st.blocks),
-    nlink: Number(st.nlink), rdev: Number(st.rdev), id: `${st.dev}:${st.ino}`, atime: nsTime(st.atimeNs), mtime: nsTime(st.mtimeNs),
+    mode, uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), blocks: Number(st.blocks),
+    nlink, rdev: Number(st.rdev), id, atime: nsTime(st.atimeNs), mtime: nsTime(st.mtimeNs),
   };
 }
 

@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 export type HostPath = string | Buffer;
 
 /** Which batched operation produced an error. */
-export type HostOpName = 'setTimesNs' | 'setXattrs' | 'readXattrs' | 'mknodBatch' | 'readDataRanges';
+export type HostOpName = 'setTimesNs' | 'setXattrs' | 'readXattrs' | 'mknodBatch' | 'readDataRanges' | 'readTreeAttrs';
 
 /** One entry of a batch that failed; the rest of the batch still ran. */
 export interface HostOpError {
@@ -85,16 +85,81 @@ export interface ReadDataRangesResult<P extends HostPath> {
  * exceed 2^53. Failure of one item is caught and reported with its index.
  */
 const PY_SCRIPT = String.raw`
-import base64, errno, json, os, sys
+import base64, errno, json, os, stat, sys
+noatime = getattr(os, 'O_NOATIME', 0)
+enc = lambda b: base64.b64encode(b).decode('ascii')
+def xattrs_of(p, follow):
+    try:
+        names = os.listxattr(p, follow_symlinks=follow)
+    except OSError as e:
+        if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        names = []
+    pairs = []
+    for n in names:
+        try:
+            v = os.getxattr(p, n, follow_symlinks=follow)
+        except OSError as e:
+            if e.errno == errno.ENODATA:
+                continue
+            raise
+        pairs.append([enc(os.fsencode(n)), enc(v)])
+    return pairs
+def ranges_of(p):
+    try:
+        fd = os.open(p, os.O_RDONLY | noatime)
+    except PermissionError:
+        fd = os.open(p, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        out = []
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+                end = os.lseek(fd, start, os.SEEK_HOLE)
+            except OSError as e:
+                if e.errno == errno.ENXIO:
+                    break
+                # The filesystem cannot say (Linux answers ENOENT past the
+                # inline data of an inline_data inode): the rest counts as data.
+                out.append([pos, size])
+                break
+            out.append([start, end])
+            pos = end
+        return out
+    finally:
+        os.close(fd)
+def oserror(e):
+    code = errno.errorcode.get(e.errno, 'EIO') if e.errno else 'EIO'
+    return [e.errno or 0, code, e.strerror or str(e)]
+def tree(root, results, errors):
+    # Every entry below root (root itself followed when a symlink): its xattrs, and the
+    # data ranges of regular files with fewer blocks than bytes (null for other entries).
+    # Only entries with either.
+    stack = [(root, b'')]
+    while stack:
+        full, rel = stack.pop()
+        try:
+            st = os.stat(full) if rel == b'' else os.lstat(full)
+            pairs = xattrs_of(full, rel == b'')
+            ranges = None
+            if stat.S_ISREG(st.st_mode) and 0 < st.st_size and st.st_blocks * 512 < st.st_size:
+                ranges = ranges_of(full)
+            if pairs or ranges is not None:
+                results.append([enc(rel), pairs, ranges])
+            if stat.S_ISDIR(st.st_mode):
+                for name in os.listdir(full):
+                    stack.append((full + b'/' + name, rel + b'/' + name if rel else name))
+        except OSError as e:
+            errors.append([enc(rel)] + oserror(e))
 def main():
     req = json.loads(sys.stdin.buffer.read())
     op = req['op']
     items = req['items']
     dec = base64.b64decode
-    enc = lambda b: base64.b64encode(b).decode('ascii')
     errors = []
     results = []
-    noatime = getattr(os, 'O_NOATIME', 0)
     for i, it in enumerate(items):
         try:
             p = dec(it[0])
@@ -103,64 +168,27 @@ def main():
             elif op == 'setxattr':
                 os.setxattr(p, dec(it[1]), dec(it[2]), 0, follow_symlinks=False)
             elif op == 'readxattr':
-                try:
-                    names = os.listxattr(p, follow_symlinks=False)
-                except OSError as e:
-                    if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
-                        raise
-                    names = []
-                pairs = []
-                for n in names:
-                    try:
-                        v = os.getxattr(p, n, follow_symlinks=False)
-                    except OSError as e:
-                        if e.errno == errno.ENODATA:
-                            continue
-                        raise
-                    pairs.append([enc(os.fsencode(n)), enc(v)])
-                results.append([i, pairs])
+                results.append([i, xattrs_of(p, False)])
             elif op == 'mknod':
                 mode = int(it[1])
                 os.mknod(p, mode, int(it[2]))
                 # mknod applies the umask; chmod sets the exact permission bits.
                 os.chmod(p, mode & 0o7777)
             elif op == 'ranges':
-                try:
-                    fd = os.open(p, os.O_RDONLY | noatime)
-                except PermissionError:
-                    fd = os.open(p, os.O_RDONLY)
-                try:
-                    size = os.fstat(fd).st_size
-                    out = []
-                    pos = 0
-                    while pos < size:
-                        try:
-                            start = os.lseek(fd, pos, os.SEEK_DATA)
-                            end = os.lseek(fd, start, os.SEEK_HOLE)
-                        except OSError as e:
-                            if e.errno == errno.ENXIO:
-                                break
-                            # The filesystem cannot say (Linux answers ENOENT past the
-                            # inline data of an inline_data inode): the rest counts as data.
-                            out.append([pos, size])
-                            break
-                        out.append([start, end])
-                        pos = end
-                    results.append([i, out])
-                finally:
-                    os.close(fd)
+                results.append([i, ranges_of(p)])
+            elif op == 'tree':
+                tree(p, results, errors)
             else:
                 raise ValueError('unknown op ' + op)
         except OSError as e:
-            code = errno.errorcode.get(e.errno, 'EIO') if e.errno else 'EIO'
-            errors.append([i, e.errno or 0, code, e.strerror or str(e)])
+            errors.append([i] + oserror(e))
         except (ValueError, TypeError, OverflowError) as e:
             errors.append([i, 0, 'EINVAL', str(e)])
     sys.stdout.write(json.dumps({'errors': errors, 'results': results}))
 main()
 `;
 
-type PyOp = 'times' | 'setxattr' | 'readxattr' | 'mknod' | 'ranges';
+type PyOp = 'times' | 'setxattr' | 'readxattr' | 'mknod' | 'ranges' | 'tree';
 type PyErrorRow = [number, number, string, string];
 interface PyAnswer { errors: PyErrorRow[]; results: unknown[] }
 
@@ -207,9 +235,9 @@ function runProcess(cmd: string, args: string[], input: Buffer): Promise<{ code:
   });
 }
 
-async function runBatch(op: PyOp, items: unknown[]): Promise<PyAnswer> {
-  const python = await resolvePython();
-  if (python === null) throw new Error('host operations need python3 (with os.setxattr and SEEK_DATA), which was not found');
+async function runBatch(op: PyOp, items: unknown[], python?: string): Promise<PyAnswer> {
+  python ??= (await resolvePython()) ?? undefined;
+  if (python === undefined) throw new Error('host operations need python3 (with os.setxattr and SEEK_DATA), which was not found');
   const { code, stdout, stderr } = await runProcess(python, ['-I', '-S', '-c', PY_SCRIPT], Buffer.from(JSON.stringify({ op, items })));
   if (code !== 0) throw new Error(`python3 host-ops batch '${op}' failed (exit ${code}): ${stderr.trim()}`);
   return JSON.parse(stdout.toString('utf8')) as PyAnswer;
@@ -286,4 +314,50 @@ export async function readDataRanges<P extends HostPath>(paths: readonly P[]): P
     ranges.set(paths[row[0]], row[1].map(([start, end]) => ({ start, end })));
   }
   return { ranges, errors: toErrors('readDataRanges', ans.errors, paths) };
+}
+
+/** What `readTreeAttrs` found: only entries that have xattrs or data ranges appear. */
+export interface TreeAttrs {
+  /** Attributes by path relative to the root ('' for the root itself), as the latin1 text of its bytes. */
+  xattrs: Map<string, Map<string, Buffer>>;
+  /** Data ranges (none for an all-hole file) of every regular file holding fewer blocks than bytes, by relative path as for `xattrs`. */
+  ranges: Map<string, DataRange[]>;
+  /** Entries that could not be read (`index` -1, `path` the full path). */
+  errors: HostOpError[];
+}
+
+/**
+ * One walk of the tree at `root` (followed when it is a symlink; nothing
+ * below it is) in python, collecting every entry's xattrs and where the
+ * sparse files hold data. Unlike the other batches it needs no list of
+ * paths, so it can run on another core while the caller walks the same
+ * tree; and it does not wait for python3 to be located first (a wrapper
+ * such as a pyenv shim only costs its start-up once). Resolves undefined
+ * when python3 cannot be started.
+ */
+export async function readTreeAttrs(root: HostPath): Promise<TreeAttrs | undefined> {
+  const rootBytes = typeof root === 'string' ? Buffer.from(root, 'utf8') : root;
+  let ans: PyAnswer;
+  try {
+    ans = await runBatch('tree', [[b64(rootBytes)]], process.env.EXT4KIT_PYTHON ?? 'python3');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const out: TreeAttrs = { xattrs: new Map(), ranges: new Map(), errors: [] };
+  for (const row of ans.results as Array<[string, Array<[string, string]>, Array<[number, number]> | null]>) {
+    const rel = Buffer.from(row[0], 'base64').toString('latin1');
+    if (row[1].length > 0) {
+      const m = new Map<string, Buffer>();
+      for (const [name, value] of row[1]) m.set(Buffer.from(name, 'base64').toString('utf8'), Buffer.from(value, 'base64'));
+      out.xattrs.set(rel, m);
+    }
+    if (row[2] !== null) out.ranges.set(rel, row[2].map(([start, end]) => ({ start, end })));
+  }
+  for (const [where, errno, code, message] of ans.errors as unknown as Array<[string | number, number, string, string]>) {
+    const rel = typeof where === 'string' ? Buffer.from(where, 'base64') : Buffer.alloc(0);
+    const path = rel.length === 0 ? rootBytes : Buffer.concat([rootBytes, Buffer.from('/'), rel]);
+    out.errors.push({ index: -1, path, op: 'readTreeAttrs', errno, code, message });
+  }
+  return out;
 }

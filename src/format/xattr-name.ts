@@ -14,13 +14,13 @@
  * (version 1, 4-byte entries for the owner, group, mask and other).
  */
 import { FsError } from '../base/errors.js';
-import { readU16LE, readU32LE } from '../format/le.js';
+import { readU16LE, readU32LE } from './le.js';
 import {
   ACL_GROUP, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER, ACL_USER_OBJ,
   aclXattrToDisk, splitXattrName, POSIX_ACL_XATTR_VERSION,
   XATTR_INDEX_HURD, XATTR_INDEX_POSIX_ACL_ACCESS, XATTR_INDEX_POSIX_ACL_DEFAULT,
   XATTR_INDEX_SECURITY, XATTR_INDEX_TRUSTED, XATTR_INDEX_USER,
-} from '../format/xattr.js';
+} from './xattr.js';
 
 /** XATTR_SIZE_MAX: the VFS refuses larger values with E2BIG before the filesystem sees them. */
 export const XATTR_SIZE_MAX = 65536;
