@@ -17,6 +17,9 @@ import {
   EXT4_MAX_EXTENT_DEPTH, EXT4_EXT_MAGIC, type ExtentNode, type ExtentLeaf, type ExtentIndex,
 } from '../format/extent.js';
 import type { WritableMappedInode } from './file-blocks.js';
+import { searchEntries } from './extent-tree.js';
+
+export { searchEntries };
 
 export interface PathLevel {
   /** Private copy of the node; change it, then `writeNode`. */
@@ -33,23 +36,6 @@ function copyNode(n: ExtentNode): ExtentNode {
   return n.kind === 'leaf'
     ? { kind: 'leaf', header: { ...n.header }, leaves: n.leaves.map((e) => ({ ...e })) }
     : { kind: 'index', header: { ...n.header }, indexes: n.indexes.map((e) => ({ ...e })) };
-}
-
-/** Position of the last entry starting at or before `lblk` (-1 if all start after it). */
-export function searchEntries(entries: ReadonlyArray<{ lblk: number }>, lblk: number): number {
-  let lo = 0;
-  let hi = entries.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (entries[mid].lblk <= lblk) {
-      found = mid;
-      lo = mid + 1;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return found;
 }
 
 /** Reads a tree block as a private copy, verified (checksum, depth). */

@@ -36,7 +36,7 @@ function extentBlockDecoder(fs: Ext4Super, inode: MappedInode, pblk: number, dep
 }
 
 /** Binary search in entries sorted by start: the last one starting at or before `lblk`, or -1. */
-function lastStartingAtOrBefore(entries: ReadonlyArray<{ lblk: number }>, lblk: number): number {
+export function searchEntries(entries: ReadonlyArray<{ lblk: number }>, lblk: number): number {
   let lo = 0;
   let hi = entries.length - 1;
   let found = -1;
@@ -71,7 +71,7 @@ function step(fs: Ext4Super, inode: MappedInode, d: Descent): BlockMapping | num
   const { lblk, node, floor, limit } = d;
   if (node.kind === 'leaf') {
     const leaves = node.leaves;
-    const found = lastStartingAtOrBefore(leaves, lblk);
+    const found = searchEntries(leaves, lblk);
     if (leaves.length > 0 && (leaves[0].lblk < floor || leaves[leaves.length - 1].lblk + leaves[leaves.length - 1].len > limit)) {
       throw corrupted('inode', inode.ino, `extent leaf covers blocks outside its index range ${floor}..${limit - 1}`);
     }
@@ -90,7 +90,7 @@ function step(fs: Ext4Super, inode: MappedInode, d: Descent): BlockMapping | num
   if (indexes.length === 0) {
     throw corrupted('inode', inode.ino, `extent index node at depth ${node.header.depth} has no entries`);
   }
-  const found = lastStartingAtOrBefore(indexes, lblk);
+  const found = searchEntries(indexes, lblk);
   if (found < 0) {
     // Before the first index entry: nothing maps there.
     return { lblk, len: indexes[0].lblk - lblk, pblk: 0, state: 'hole' };
