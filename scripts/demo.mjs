@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // A short tour of the ext4kit command line (`npm run demo` builds first):
-// make a small directory tree, turn it into an ext4 image with mkfs.ext4 -d
-// (ext4kit reads images; writing them comes later), then look inside the
-// image with `ext4kit info`, `ext4kit ls -l -R` and `ext4kit cat`.
+// make a small directory tree, turn it into an ext4 image with
+// `ext4kit mkfs -d`, change it (mkdir, cp in, mv, rm, chmod), look inside
+// with `ext4kit info`, `ext4kit ls -l -R` and `ext4kit cat`, and let
+// e2fsck -fn, the independent judge, check the result.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync, closeSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,11 +16,11 @@ if (!existsSync(cli)) {
   process.exit(1);
 }
 
-/** mkfs.ext4 often lives in /sbin or /usr/sbin, which ordinary users may not have on PATH. */
-function findMkfs() {
+/** e2fsprogs often lives in /sbin or /usr/sbin, which ordinary users may not have on PATH. */
+function findTool(name) {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/sbin', '/usr/sbin', '/usr/local/sbin'];
   for (const d of dirs) {
-    if (d !== '' && existsSync(join(d, 'mkfs.ext4'))) return join(d, 'mkfs.ext4');
+    if (d !== '' && existsSync(join(d, name))) return join(d, name);
   }
   return null;
 }
@@ -38,11 +39,7 @@ function run(cmd, args, label = [cmd, ...args].join(' ')) {
   }
 }
 
-const mkfs = findMkfs();
-if (mkfs === null) {
-  console.error('demo: mkfs.ext4 was not found; install e2fsprogs (Debian/Ubuntu: apt-get install e2fsprogs).');
-  process.exit(1);
-}
+const e2fsck = findTool('e2fsck');
 
 const work = mkdtempSync(join(tmpdir(), 'ext4kit-demo-'));
 try {
@@ -51,7 +48,7 @@ try {
   mkdirSync(join(src, 'docs/notes'), { recursive: true });
   mkdirSync(join(src, 'bin'));
   writeFileSync(join(src, 'README.txt'), 'Hello from inside an ext4 image!\nThis file was read by ext4kit, without mounting anything.\n');
-  writeFileSync(join(src, 'docs/notes/todo.md'), '# To do\n\n- read images (done)\n- write images\n');
+  writeFileSync(join(src, 'docs/notes/todo.md'), '# To do\n\n- read images (done)\n- write images (done)\n');
   writeFileSync(join(src, 'bin/hello.sh'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
   symlinkSync('../README.txt', join(src, 'docs/readme-link'));
   // A sparse file: 8 MiB long, no data at all. It costs no blocks in the image.
@@ -59,19 +56,30 @@ try {
   truncateSync(join(src, 'docs/sparse.bin'), 8 << 20);
   console.log(`created ${src}`);
 
-  show('Make an ext4 image of it with mkfs.ext4 -d');
   const img = join(work, 'demo.img');
-  closeSync(openSync(img, 'w'));
-  truncateSync(img, 32 << 20);
-  run(mkfs, ['-q', '-F', '-L', 'demo', '-d', src, img], `mkfs.ext4 -q -F -L demo -d ${src} ${img}`);
-
   const ext4kit = (...args) => run(process.execPath, [cli, ...args], `ext4kit ${args.join(' ')}`);
+  show('Make an ext4 image of it (laid out as mke2fs 1.47 would)');
+  ext4kit('mkfs', '-q', '-L', 'demo', '-d', src, img, '32M');
+
+  show('Change it: every change goes through the journal');
+  const extra = join(work, 'changelog.txt');
+  writeFileSync(extra, 'Written into the image by ext4kit cp.\n');
+  ext4kit('mkdir', '-p', `${img}:/var/log`);
+  ext4kit('cp', extra, `${img}:/var/log/`);
+  ext4kit('mv', `${img}:/docs/notes`, `${img}:/notes`);
+  ext4kit('chmod', '600', `${img}:/notes/todo.md`);
+  ext4kit('rm', `${img}:/docs/sparse.bin`);
+
   show('What is in the superblock');
   ext4kit('info', img);
   show('Every file in the image');
   ext4kit('ls', '-l', '-R', `${img}:/`);
   show('One file\'s contents');
-  ext4kit('cat', `${img}:/README.txt`);
+  ext4kit('cat', `${img}:/README.txt`, `${img}:/var/log/changelog.txt`);
+  if (e2fsck !== null) {
+    show('The independent check: e2fsck -fn finds nothing to fix');
+    run(e2fsck, ['-fn', img], `e2fsck -fn ${img}`);
+  }
   console.log('\nMore: ext4kit --help, ext4kit stat IMG:PATH, ext4kit cp -a IMG:/ DIR');
 } finally {
   rmSync(work, { recursive: true, force: true });
