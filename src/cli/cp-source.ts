@@ -5,7 +5,7 @@
  *    reader (vfs/tree-reader.ts), which skips the path layer but not one
  *    check below it;
  *  - any other `Volume` (a stand-in in tests): through `volume.promises`,
- *    path by path, as any user of the library would.
+ *    path by path, as every user of the library would.
  */
 import type { BigIntStats, FileHandle, Volume } from '../vfs/types.js';
 import { TreeReader, type TreeEntry, type TreeNode } from '../vfs/tree-reader.js';

@@ -32,6 +32,7 @@ import { readU32LE, writeU16LE, writeU32LE } from '../format/le.js';
 import { ibodyXattrs, inlineDataXattr } from '../xattr/xattr-read.js';
 import { prepareIbodyXattrChange } from '../xattr/xattr-set.js';
 import { bumpEsSeq, getOrAllocateBlocks } from '../extent/file-blocks.js';
+import { insertIntoRecord, leafLayout } from './leaf-block.js';
 import { emptyExtentRoot, freshExtentTree, maxInlineSize, SYSTEM_DATA_KEY } from '../inode/inline-write.js';
 
 /** A directory entry to add or point elsewhere. */
@@ -97,18 +98,16 @@ function findSlot(recs: readonly DirEntry[], name: Uint8Array): DirEntry | undef
   return slot;
 }
 
-/** Puts the entry into `slot` (Linux: ext4_insert_dentry), splitting off the slot's slack when it is in use. */
+/**
+ * Puts the entry into `slot` (Linux: ext4_insert_dentry) through the leaf
+ * code's insert; an inline area also clears the slot's whole slack, so no
+ * byte of an older name stays in the inode. `fileType` is already 0 without
+ * the filetype feature.
+ */
 function insertInto(buf: Uint8Array, slot: DirEntry, entry: NewDirEntry, fileType: number): void {
-  let at = slot.offset;
-  let recLen = slot.recLen;
-  if (slot.inode !== 0) {
-    const used = dirEntrySize(slot.nameLen);
-    writeU16LE(buf, slot.offset + 4, recLenToDisk(used, buf.length));
-    at += used;
-    recLen -= used;
-  }
-  buf.fill(0, at, at + recLen);
-  encodeDirEntry({ inode: entry.ino, recLen, fileType, name: entry.name }, buf, at);
+  const start = slot.inode !== 0 ? slot.offset + dirEntrySize(slot.nameLen) : slot.offset;
+  buf.fill(0, start, slot.offset + slot.recLen);
+  insertIntoRecord(buf, leafLayout(buf.length, true, false), slot, { inode: entry.ino, fileType, name: entry.name });
 }
 
 /**
