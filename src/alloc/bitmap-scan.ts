@@ -79,7 +79,3 @@ export function allBitsSet(bm: Uint8Array, start: number, len: number): boolean 
 export function allBitsClear(bm: Uint8Array, start: number, len: number): boolean {
   return findSetBit(bm, start, start + len) < 0;
 }
-
-export function testBitSet(bm: Uint8Array, i: number): boolean {
-  return (bm[i >>> 3] & (1 << (i & 7))) !== 0;
-}

@@ -29,6 +29,7 @@ import { corrupted, FsError } from '../base/errors.js';
 import { findZeroBit, zeroRunLength, setBits, clearBits, allBitsSet, allBitsClear } from './bitmap-scan.js';
 import { groupRange, journalBlockBitmap, readBlockBitmap } from './group-bitmaps.js';
 import { PendingFree } from './pending-free.js';
+import { testBit } from '../format/bitmap.js';
 import { SystemZone } from './system-zone.js';
 
 export interface BlockRun {
@@ -204,7 +205,7 @@ export class BlockAllocator {
     };
     if (goal >= 0) {
       const gbit = goal - first;
-      if (gbit >= 0 && gbit < count && (bm[gbit >>> 3] & (1 << (gbit & 7))) === 0) {
+      if (gbit >= 0 && gbit < count && !testBit(bm, gbit)) {
         const { run } = consider(gbit);
         if (run >= len) return best;
       }

@@ -27,7 +27,8 @@ import { corrupted, FsError } from '../base/errors.js';
 import { BG_BLOCK_UNINIT } from '../format/group-desc.js';
 import { firstInoOf } from '../format/superblock.js';
 import { ROOT_INO } from '../format/inode.js';
-import { findZeroBit, testBitSet } from './bitmap-scan.js';
+import { findZeroBit } from './bitmap-scan.js';
+import { clearBit, setBit, testBit } from '../format/bitmap.js';
 import { journalBlockBitmap, journalInodeBitmap, readInodeBitmap } from './group-bitmaps.js';
 
 export class InodeAllocator {
@@ -69,8 +70,8 @@ export class InodeAllocator {
     const g = fs.groupOfInode(ino);
     const bit = (ino - 1) % fs.inodesPerGroup;
     const bm = await journalInodeBitmap(fs, h, g);
-    if (!testBitSet(bm.data, bit)) throw corrupted('inode bitmap', g, `freeing inode ${ino} that is already free`);
-    bm.data[bit >>> 3] &= ~(1 << (bit & 7));
+    if (!testBit(bm.data, bit)) throw corrupted('inode bitmap', g, `freeing inode ${ino} that is already free`);
+    clearBit(bm.data, bit);
     h.dirtyMetadata(bm);
     const gd = fs.groups[g];
     gd.freeInodesCount++;
@@ -89,8 +90,8 @@ export class InodeAllocator {
     const bit = findZeroBit(probe, startBit, ipg);
     if (bit < 0) return undefined;
     const bm = await journalInodeBitmap(fs, h, g);
-    if (testBitSet(bm.data, bit)) return undefined;
-    bm.data[bit >>> 3] |= 1 << (bit & 7);
+    if (testBit(bm.data, bit)) return undefined;
+    setBit(bm.data, bit);
     h.dirtyMetadata(bm);
     const gd = fs.groups[g];
     if (fs.groupChecksums) {
