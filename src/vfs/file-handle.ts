@@ -13,14 +13,7 @@ import { readData, releaseInode, truncateTo, writeAt } from './file-io.js';
 import { setAttributes, toTimestamp } from '../inode/setattr.js';
 import { journalOf } from '../inode/inode-context.js';
 
-/** open(2) flag bits this handle honours. */
-export const O_ACCMODE = 3;
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_APPEND = 0o2000;
-export const O_SYNC = 0o4010000;
-export const O_DSYNC = 0o10000;
+import { O_ACCMODE, O_APPEND, O_DSYNC, O_RDONLY, O_SYNC, O_WRONLY } from './open-flags.js';
 
 let nextFd = 3;
 

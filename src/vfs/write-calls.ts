@@ -14,18 +14,8 @@ import { resolve, type PathArg } from './namei.js';
 import { createNode, defaultCreator, linkNode, lookupChild, lookupParent, removeNode, renameNode, type Creator } from './namespace.js';
 import { holdInode, readData, releaseInode, truncateTo, writeAt } from './file-io.js';
 import { setAttributes, toTimestamp } from '../inode/setattr.js';
+import { O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDWR, O_SYNC, O_TRUNC, O_WRONLY } from './open-flags.js';
 
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
-export const O_NOCTTY = 0o400;
-export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
-export const O_DIRECTORY = 0o200000;
-export const O_NOFOLLOW = 0o400000;
-export const O_SYNC = 0o4010000;
-export const O_ACCMODE = 3;
 
 /** Node's flag strings (lib/internal/fs/utils.js stringToFlags) as open(2) bits. */
 export function parseOpenFlags(flags: string | number | undefined, dflt = 'r'): number {
