@@ -127,7 +127,7 @@ export function initDirCredits(fs: Ext4Super, dir: Ext4Inode): number {
 // Changes
 
 /** A decided insert: how many blocks it appends, and how to carry it out. */
-interface AddPlan {
+export interface AddPlan {
   appends: number;
   apply(change: DirChange, entry: LeafRecord): Promise<void>;
 }
@@ -161,11 +161,15 @@ async function planAdd(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise
  * limit, ENOTSUP), checked without changing anything. For callers whose
  * handle changes other things before the entry goes in (a create allocates
  * the inode first): with `dir.rwsem` held throughout, the `addEntry` that
- * follows decides the same way and cannot fail for those reasons.
+ * follows decides the same way and cannot fail for those reasons. The
+ * plan it returns may be handed to that `addEntry` (the directory cannot
+ * change while its rwsem is held), which then does not read and parse the
+ * directory a second time.
  */
-export async function checkAddEntry(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise<void> {
+export async function checkAddEntry(fs: Ext4Super, dir: Ext4Inode, name: Uint8Array): Promise<AddPlan> {
   const plan = await planAdd(fs, dir, name);
   await checkGrowth(fs, dir, plan.appends, undefined);
+  return plan;
 }
 
 /**
@@ -176,9 +180,10 @@ export async function checkAddEntry(fs: Ext4Super, dir: Ext4Inode, name: Uint8Ar
  */
 export async function addEntry(
   fs: Ext4Super, h: Handle, dir: Ext4Inode, name: Uint8Array, ino: number, fileType: number, r: BlockReservation,
+  checked?: AddPlan,
 ): Promise<void> {
   assert(Number.isInteger(ino) && ino >= 1 && ino <= fs.sb.inodesCount, () => `directory entry for invalid inode ${ino}`);
-  const plan = await planAdd(fs, dir, name);
+  const plan = checked ?? (await planAdd(fs, dir, name));
   await checkGrowth(fs, dir, plan.appends, r);
   const change = new DirChange(fs, h, dir, r);
   change.after.push(() => {

@@ -238,7 +238,7 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
       if (type === I.S_IFDIR) checkDirCanGrow(dir);
       // The handle allocates the inode before the entry goes in: whatever
       // the insert could refuse (a full index) must be known before.
-      await checkAddEntry(m.fs, dir, name);
+      const addPlan = await checkAddEntry(m.fs, dir, name);
       const fs = m.fs;
       const bs = fs.blockSize;
       const isSymlink = type === I.S_IFLNK;
@@ -280,7 +280,7 @@ export async function createNode(m: Mounted, p: PathArg, node: NewNode, who: Cre
           }
           if (type === I.S_IFCHR || type === I.S_IFBLK) I.encodeDeviceNumber(inode.disk.block, node.rdev ?? 0);
           if (isSymlink) await writeSymlinkTarget(m, h, inode, target, r);
-          await addEntry(fs, h, dir, name, inode.ino, fileTypeFromMode(mode), r);
+          await addEntry(fs, h, dir, name, inode.ino, fileTypeFromMode(mode), r, addPlan);
           touchDir(m, dir);
           await m.inodes.writeInode(h, inode);
           await m.inodes.writeInode(h, dir);
