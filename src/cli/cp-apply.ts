@@ -19,11 +19,14 @@
  * rest of a file that failed is skipped.
  */
 import {
-  closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, openSync, symlinkSync, unlinkSync, writeSync,
+  closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, openSync, readSync, symlinkSync,
+  unlinkSync, writeSync,
 } from 'node:fs';
 import { assert, AssertionError } from '../base/assert.js';
+import { FsError } from '../base/errors.js';
+import { ReadAheadWindow } from '../device/read-ahead.js';
 import { ownedAlready } from './cp-dirs.js';
-import { F, FL_ABORT, FL_FIRST, FL_LAST, FL_TIMES, OP_STRIDE, OpKind } from './cp-ops.js';
+import { F, FL_ABORT, FL_FIRST, FL_HOST, FL_LAST, FL_TIMES, OP_STRIDE, OpKind } from './cp-ops.js';
 import type { ApplyOptions, BatchMessage, HostFailure } from './cp-ops.js';
 import { shown } from './cp-paths.js';
 import type { HostPath } from '../host/host-ops.js';
@@ -71,6 +74,48 @@ export function replaceWithLink(target: HostPath, dest: HostPath): void {
   replaceWith(dest, () => linkSync(target, dest));
 }
 
+/**
+ * Reads from a host file that holds file contents (the image: FL_HOST
+ * records), with a read-ahead window: the files of a tree lie mostly one
+ * after another in the image, so one read serves dozens of small ones.
+ */
+class HostSource {
+  private readonly window: ReadAheadWindow;
+  /** For pieces too long for the window. */
+  private scratch: Uint8Array | undefined;
+
+  constructor(private readonly fd: number) {
+    const size = fstatSync(fd).size;
+    this.window = new ReadAheadWindow({ size, readIntoSync: (offset, into) => readFull(fd, into, offset) });
+  }
+
+  /** Copies `length` bytes at `position` of the host file to `out` at `pos`. */
+  copy(out: number, position: number, length: number, pos: number): void {
+    const v = this.window.view(position, length);
+    if (v !== undefined) return writeAll(out, v, 0, length, pos);
+    const scratch = (this.scratch ??= new Uint8Array(SCRATCH));
+    for (let done = 0; done < length;) {
+      const n = Math.min(SCRATCH, length - done);
+      const into = scratch.subarray(0, n);
+      readFull(this.fd, into, position + done);
+      writeAll(out, into, 0, n, pos + done);
+      done += n;
+    }
+  }
+}
+
+/** Chunk of a long piece read from a host file. */
+const SCRATCH = 1 << 20;
+
+function readFull(fd: number, into: Uint8Array, position: number): void {
+  for (let done = 0; done < into.length;) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    // The walk checked the range against the device, so a short image file changed under us.
+    if (n === 0) throw new FsError('EIO', `the image file ends before byte ${position + into.length}`, 'read');
+    done += n;
+  }
+}
+
 /** A path that came through structured clone arrives as a plain Uint8Array: Node's fs wants a Buffer. */
 function asHostPath(p: HostPath | Uint8Array): HostPath {
   return typeof p === 'string' || Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.length);
@@ -80,6 +125,8 @@ export class HostApplier {
   private file: OpenFile | undefined;
   /** A file whose first piece failed: its other pieces are skipped. */
   private skipping = -1;
+  /** Host files FL_HOST records read from, by fd. */
+  private readonly sources = new Map<number, HostSource>();
 
   constructor(private readonly opts: ApplyOptions) {}
 
@@ -132,6 +179,15 @@ export class HostApplier {
     return failures;
   }
 
+  private hostSource(fd: number): HostSource {
+    let s = this.sources.get(fd);
+    if (s === undefined) {
+      s = new HostSource(fd);
+      this.sources.set(fd, s);
+    }
+    return s;
+  }
+
   private symlink(ops: Float64Array, r: number, path: HostPath, target: HostPath): void {
     replaceWith(path, () => symlinkSync(target, path));
     if (this.opts.archive && this.opts.root) lchownSync(path, ops[r + F.UID], ops[r + F.GID]);
@@ -151,7 +207,8 @@ export class HostApplier {
     const len = ops[r + F.LEN];
     const pos = ops[r + F.POS];
     if (len > 0) {
-      writeAll(f.fd, data, ops[r + F.DATA], len, pos);
+      if ((flags & FL_HOST) !== 0) this.hostSource(ops[r + F.REF]).copy(f.fd, ops[r + F.DATA], len, pos);
+      else writeAll(f.fd, data, ops[r + F.DATA], len, pos);
       f.end = Math.max(f.end, pos + len);
     }
     if ((flags & FL_LAST) === 0) return;

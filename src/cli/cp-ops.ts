@@ -7,7 +7,8 @@
  * A batch is two transferable buffers and two small arrays, so that sending
  * one to a worker copies no file contents and clones no per-file objects:
  *  - `ops`: a Float64Array of fixed-size records, one per piece of work;
- *  - `data`: the file contents the records point into;
+ *  - `data`: the file contents the records point into, for contents that
+ *    are not simply bytes of the image file (FL_HOST);
  *  - `names`: per record, the whole host path it creates, as a string or
  *    as bytes when a name in it is not valid UTF-8;
  *  - `targets`: symlink targets, as bytes.
@@ -43,7 +44,10 @@ export const enum F {
   /** Whole seconds, set when FL_TIMES is on. */
   ATIME = 6,
   MTIME = 7,
-  /** Where this piece's bytes start in `data`, and how many there are. */
+  /**
+   * Where this piece's bytes start in `data`, and how many there are; with
+   * FL_HOST, the position in the host file REF to read them from instead.
+   */
   DATA = 8,
   LEN = 9,
   /** File offset of this piece. */
@@ -51,7 +55,7 @@ export const enum F {
   /** The file's size (on the last piece): a tail hole is made by ftruncate. */
   SIZE = 11,
   FLAGS = 12,
-  /** SYMLINK: index into `targets`. */
+  /** SYMLINK: index into `targets`; FILE with FL_HOST: the fd of the host file holding the bytes. */
   REF = 13,
 }
 
@@ -63,6 +67,13 @@ export const FL_LAST = 2;
 export const FL_TIMES = 4;
 /** Reading the source failed part-way: close what was written, set nothing more. */
 export const FL_ABORT = 8;
+/**
+ * The piece's bytes are not in `data`: whoever applies the record reads them
+ * from a host file (the image, whose fd the whole process shares), so the
+ * thread that walks the image never touches file contents. The walk has
+ * mapped and range-checked them (vfs/tree-reader.ts hostRunsSync).
+ */
+export const FL_HOST = 16;
 
 /** Records per batch. */
 export const BATCH_OPS = 512;

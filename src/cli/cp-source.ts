@@ -43,11 +43,26 @@ export interface CopySource<E extends SourceEntry, N extends SourceNode> {
   dataRangesSync?(file: N): DataRange[] | undefined;
   /** False when `xattrs` would certainly return nothing. */
   mayHaveXattrs?(node: N): boolean;
+  /**
+   * The fd of a host file that holds the source's file contents as they are
+   * (the image file of a read-only volume), for `hostRunsSync`.
+   */
+  readonly hostFd?: number;
+  /**
+   * Where `readSync` would take [pos, pos + length) from, as positions in
+   * the `hostFd` file (-1 for a run that reads as zeros); undefined when it
+   * cannot say without waiting.
+   */
+  hostRunsSync?(file: N, pos: number, length: number, visit: (filePos: number, hostPosition: number, len: number) => void): number | undefined;
 }
 
 /** An image opened by ext4kit, read by inode. */
 export class Ext4Source implements CopySource<TreeEntry, TreeNode> {
-  private constructor(private readonly reader: TreeReader) {}
+  readonly hostFd: number | undefined;
+
+  private constructor(private readonly reader: TreeReader) {
+    this.hostFd = reader.hostFile?.fd;
+  }
 
   static of(vol: Volume): Ext4Source | undefined {
     const reader = TreeReader.of(vol);
@@ -96,6 +111,10 @@ export class Ext4Source implements CopySource<TreeEntry, TreeNode> {
 
   mayHaveXattrs(node: TreeNode): boolean {
     return this.reader.mayHaveXattrs(node);
+  }
+
+  hostRunsSync(file: TreeNode, pos: number, length: number, visit: (filePos: number, hostPosition: number, len: number) => void): number | undefined {
+    return this.reader.hostRunsSync(file, pos, length, visit);
   }
 }
 

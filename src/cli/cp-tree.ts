@@ -96,6 +96,12 @@ export class TreeCopier {
   /** Records whose source could not be read: like host failures, their later names are copied alone. */
   private readonly unread = new Set<number>();
   private readonly root = process.getuid?.() === 0;
+  /** The data runs of the file being queued, as (file position, host position, length) triples. */
+  private readonly runs: number[] = [];
+  private readonly collectRun = (filePos: number, hostPosition: number, len: number): void => {
+    // A run that reads as zeros is left a hole on the host: the file's size comes from the last record.
+    if (hostPosition >= 0) this.runs.push(filePos, hostPosition, len);
+  };
 
   constructor(private readonly flags: CopyFlags, private readonly report: Reporter, private readonly umask: number, threads = true) {
     this.writer = new HostWriter({ archive: flags.archive, root: this.root, umask }, (f) => this.hostFailed(f), threads);
@@ -301,8 +307,12 @@ export class TreeCopier {
     const { archive } = this.flags;
     const size = node.size;
     const source = run.source;
-    if (size > BATCH_BYTES || node.blocks * 512 < size || source.readSync === undefined) return false;
     if (archive && (node.nlink >= 2 || source.mayHaveXattrs?.(node) !== false)) return false;
+    if (source.hostFd !== undefined) {
+      const done = this.copyFromHost(run, node, place, source.hostFd);
+      if (done !== undefined) return done;
+    }
+    if (size > BATCH_BYTES || node.blocks * 512 < size || source.readSync === undefined) return false;
     const w = this.writer;
     const into = w.space(size);
     if (into === undefined) return false;
@@ -313,15 +323,67 @@ export class TreeCopier {
     try {
       n = source.readSync(node, 0, into, size);
     } catch (e) {
-      // As cp does, the file is made and left empty, with no attributes.
-      w.push(OpKind.FILE, id, newGid, dest, node, 0, 0, 0, FL_FIRST | FL_ABORT, 0);
-      this.unread.add(id);
-      this.fail(run, place, e);
+      this.unreadable(run, node, place, id, e);
       return true;
     }
     if (n === undefined) return false;
     const times = archive && wholeSeconds(node);
     w.push(OpKind.FILE, id, newGid, dest, node, n, 0, size, FL_FIRST | FL_LAST | (times ? FL_TIMES : 0), 0);
+    if (archive && !times) this.deferAttrs(run, node, place, [], id, true);
+    return true;
+  }
+
+  /** The data runs of a file in the source's host file (a copy of them), or undefined when they cannot be mapped now. */
+  private hostRuns<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N): number[] | undefined {
+    this.runs.length = 0;
+    const mapped = run.source.hostRunsSync?.(node, 0, node.size, this.collectRun);
+    return mapped === undefined ? undefined : this.runs.slice();
+  }
+
+  /** As cp does for a file it cannot read: it is made and left empty, with no attributes. */
+  private unreadable(run: Run<SourceEntry, SourceNode>, node: SourceNode, place: Place<unknown>, id: number, e: unknown): void {
+    this.writer.push(OpKind.FILE, id, place.parent?.dir.newGid ?? -1, destOf(place), node, 0, 0, 0, FL_FIRST | FL_ABORT, 0);
+    this.unread.add(id);
+    this.fail(run, place, e);
+  }
+
+  /**
+   * `copySmallFile` for a source whose contents lie in a host file: the
+   * file's data runs are mapped here and queued as FL_HOST records, which
+   * the applier reads and writes itself, so this thread never touches the
+   * contents and a file of any size or sparseness costs a record per run.
+   * Undefined when the contents are not in the host file (inline data).
+   */
+  private copyFromHost<E extends SourceEntry, N extends SourceNode>(run: Run<E, N>, node: N, place: Place<N>, fd: number): boolean | undefined {
+    const w = this.writer;
+    const source = run.source;
+    if (source.hostRunsSync === undefined || !w.hasRoom()) return false;
+    const runs = this.runs;
+    runs.length = 0;
+    let mapped: number | undefined;
+    try {
+      mapped = source.hostRunsSync(node, 0, node.size, this.collectRun);
+    } catch (e) {
+      this.unreadable(run, node, place, w.newId(), e);
+      return true;
+    }
+    if (mapped === undefined) return undefined;
+    // More runs than the batch holds: copyFile waits where it must.
+    if (!w.hasRoom(Math.max(1, runs.length / 3))) return false;
+    const id = w.newId();
+    const { archive } = this.flags;
+    const dest = destOf(place);
+    const newGid = place.parent?.dir.newGid ?? -1;
+    const times = archive && wholeSeconds(node);
+    const last = FL_LAST | (times ? FL_TIMES : 0);
+    if (runs.length === 0) {
+      w.push(OpKind.FILE, id, newGid, dest, node, 0, 0, node.size, FL_FIRST | last, 0);
+    } else {
+      for (let i = 0; i < runs.length; i += 3) {
+        const flags = (i === 0 ? FL_FIRST : 0) | (i + 3 === runs.length ? last : 0);
+        w.pushHost(id, newGid, dest, node, fd, runs[i + 1], runs[i + 2], runs[i], node.size, flags);
+      }
+    }
     if (archive && !times) this.deferAttrs(run, node, place, [], id, true);
     return true;
   }
@@ -338,7 +400,9 @@ export class TreeCopier {
     let started = false;
     let xattrs: XattrPair[] = [];
     try {
-      if (size > 0 && size <= BATCH_BYTES && node.blocks * 512 >= size) {
+      const fd = run.source.hostFd;
+      const runs = fd === undefined ? undefined : this.hostRuns(run, node);
+      if (size > 0 && size <= BATCH_BYTES && node.blocks * 512 >= size && runs === undefined) {
         // Dense and small: one read straight into the batch, one record.
         const into = w.space(size) ?? (await this.space(size));
         const n = run.source.readSync?.(node, 0, into, size) ?? (await run.source.read(node, 0, into, size));
@@ -346,23 +410,32 @@ export class TreeCopier {
         w.push(OpKind.FILE, id, newGid, dest, node, n, 0, size, FL_FIRST | last, 0);
         started = true;
       } else {
-        // Only the ranges that hold data: holes stay holes on the host too.
-        const ranges = size === 0 ? [] : (run.source.dataRangesSync?.(node) ?? (await run.source.dataRanges(node)));
-        for (const r of ranges) {
-          for (let pos = r.start; pos < r.end;) {
-            // A piece fills what is left of the batch, unless that is little.
-            const want = Math.min(r.end - pos, BATCH_BYTES);
-            let free = w.free();
-            if (free < want && free < MIN_PIECE) {
-              await w.next();
-              free = w.free();
-            }
-            const into = w.space(Math.min(want, free))!;
-            const n = run.source.readSync?.(node, pos, into, into.length) ?? (await run.source.read(node, pos, into, into.length));
-            if (n === 0) break;
-            w.push(OpKind.FILE, id, newGid, dest, node, n, pos, 0, started ? 0 : FL_FIRST, 0);
+        if (runs !== undefined) {
+          // The contents stay in the image file: a record per run (see copyFromHost).
+          for (let i = 0; i < runs.length; i += 3) {
+            await this.room();
+            w.pushHost(id, newGid, dest, node, fd!, runs[i + 1], runs[i + 2], runs[i], 0, started ? 0 : FL_FIRST);
             started = true;
-            pos += n;
+          }
+        } else {
+          // Only the ranges that hold data: holes stay holes on the host too.
+          const ranges = size === 0 ? [] : (run.source.dataRangesSync?.(node) ?? (await run.source.dataRanges(node)));
+          for (const r of ranges) {
+            for (let pos = r.start; pos < r.end;) {
+              // A piece fills what is left of the batch, unless that is little.
+              const want = Math.min(r.end - pos, BATCH_BYTES);
+              let free = w.free();
+              if (free < want && free < MIN_PIECE) {
+                await w.next();
+                free = w.free();
+              }
+              const into = w.space(Math.min(want, free))!;
+              const n = run.source.readSync?.(node, pos, into, into.length) ?? (await run.source.read(node, pos, into, into.length));
+              if (n === 0) break;
+              w.push(OpKind.FILE, id, newGid, dest, node, n, pos, 0, started ? 0 : FL_FIRST, 0);
+              started = true;
+              pos += n;
+            }
           }
         }
         if (archive) xattrs = await this.xattrsOf(run, node);

@@ -23,7 +23,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { HostApplier } from './cp-apply.js';
 import {
-  BATCH_BYTES, BATCH_OPS, F, FL_ABORT, FL_FIRST, FL_LAST, OP_STRIDE, OpKind, type ApplyOptions, type BatchMessage, type HostFailure,
+  BATCH_BYTES, BATCH_OPS, F, FL_ABORT, FL_FIRST, FL_HOST, FL_LAST, OP_STRIDE, OpKind, type ApplyOptions, type BatchMessage, type HostFailure,
   type WorkerReply, type WorkerRequest,
 } from './cp-ops.js';
 import type { HostPath } from '../host/host-ops.js';
@@ -57,6 +57,13 @@ export class HostWriter {
   private hasBatch = true;
   private count = 0;
   private used = 0;
+  /**
+   * Bytes the batch's records move, in `data` or read from a host file
+   * (FL_HOST): a batch is closed at BATCH_BYTES of them, so that batches stay
+   * about equal in work and either thread can take the next one without
+   * holding the other up for long.
+   */
+  private load = 0;
   private names: HostPath[] = [];
   private targets: Uint8Array[] = [];
   private nextId = 0;
@@ -97,13 +104,13 @@ export class HostWriter {
    * room for one record; undefined when the batch is full (`await next()`).
    */
   space(length: number): Uint8Array | undefined {
-    if (this.count >= BATCH_OPS || this.used + length > BATCH_BYTES) return undefined;
+    if (this.count >= BATCH_OPS || this.load + length > BATCH_BYTES) return undefined;
     return this.data.subarray(this.used, this.used + length);
   }
 
   /** Bytes left for file contents in the current batch (0 when it has no room for another record). */
   free(): number {
-    return this.count >= BATCH_OPS ? 0 : BATCH_BYTES - this.used;
+    return this.count >= BATCH_OPS ? 0 : Math.max(0, BATCH_BYTES - this.load);
   }
 
   /** A tree is about to be copied: start the worker now if there is to be one, so it boots meanwhile. */
@@ -111,9 +118,9 @@ export class HostWriter {
     if (this.worker === undefined && this.script !== undefined) this.startWorker(this.script);
   }
 
-  /** Whether one more record without data fits. */
-  hasRoom(): boolean {
-    return this.count < BATCH_OPS;
+  /** Whether `n` more records without data fit. */
+  hasRoom(n = 1): boolean {
+    return this.count + n <= BATCH_OPS && this.load < BATCH_BYTES;
   }
 
   /**
@@ -141,7 +148,21 @@ export class HostWriter {
     this.names[this.count] = path;
     this.count++;
     this.used += len;
+    this.load += len;
     if (kind === OpKind.FILE) this.midFile = (flags & (FL_LAST | FL_ABORT)) === 0 && ((flags & FL_FIRST) !== 0 || this.midFile);
+  }
+
+  /**
+   * Appends a piece of a file whose `len` bytes the applier reads itself
+   * from the host file `fd` at `hostPosition` (FL_HOST): nothing is copied
+   * into the batch.
+   */
+  pushHost(id: number, newGid: number, path: HostPath, meta: RecordMeta, fd: number, hostPosition: number, len: number, pos: number, size: number, flags: number): void {
+    this.push(OpKind.FILE, id, newGid, path, meta, 0, pos, size, flags | FL_HOST, fd);
+    const r = (this.count - 1) * OP_STRIDE;
+    this.ops[r + F.DATA] = hostPosition;
+    this.ops[r + F.LEN] = len;
+    this.load += len;
   }
 
   /** Keeps bytes (a symlink target) for the current batch; returns their index for F.REF. */
@@ -209,6 +230,7 @@ export class HostWriter {
     const msg: BatchMessage = { ops: this.ops.buffer, count: this.count, data: this.data.buffer, names: this.names, targets: this.targets };
     this.count = 0;
     this.used = 0;
+    this.load = 0;
     this.names = [];
     this.targets = [];
     // A copy that fills a batch is large enough for a worker.

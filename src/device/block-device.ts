@@ -20,11 +20,22 @@ export interface BlockDevice {
    * that cannot; callers then use `readInto`.
    */
   readonly readIntoSync?: (offset: number, target: Uint8Array) => void;
+  /**
+   * Where the device's bytes lie when they are nothing but a host file's
+   * bytes: device offset `o` is byte `position + o` of the open file `fd`.
+   * It lets a reader hand "copy these bytes" to another thread of the
+   * process (which shares the fd) instead of the bytes themselves. Absent
+   * when reads may be served from anything else (memory, replayed journal
+   * blocks laid over the file). The fd lives until `close()`.
+   */
+  readonly hostFile?: HostFileRange;
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Makes every completed write durable. */
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface HostFileRange { readonly fd: number; readonly position: number }
 
 /** Throws EIO unless [offset, offset+length) lies inside a device of `size` bytes. */
 export function checkRange(size: number, offset: number, length: number, op: 'read' | 'write'): void {

@@ -1,6 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { checkRange, checkWritable, type BlockDevice } from './block-device.js';
+import { checkRange, checkWritable, type BlockDevice, type HostFileRange } from './block-device.js';
 import { FsError } from '../base/errors.js';
 
 export interface FileDeviceOptions {
@@ -34,7 +34,11 @@ export class FileDevice implements BlockDevice {
     readonly readOnly: boolean,
     readonly path: string,
     private readonly syncIoMax: number,
-  ) {}
+  ) {
+    this.hostFile = { fd: fh.fd, position: 0 };
+  }
+
+  readonly hostFile: HostFileRange;
 
   static async open(path: string, options: FileDeviceOptions = {}): Promise<FileDevice> {
     const readOnly = options.readOnly ?? false;

@@ -18,13 +18,16 @@ const WINDOW = 256 * 1024;
 /** Reads at least this long go straight to the device: copying them twice would cost more than the call. */
 const DIRECT = 64 * 1024;
 
+/** What the window reads from: a device, or any source with the same synchronous read (a host file on another thread). */
+export type SyncSource = Pick<BlockDevice, 'size' | 'readIntoSync'>;
+
 export class ReadAheadWindow {
   private readonly buf = new Uint8Array(WINDOW);
   private start = 0;
   private end = 0;
   private readonly readSync: (offset: number, target: Uint8Array) => void;
 
-  constructor(private readonly device: BlockDevice) {
+  constructor(private readonly device: SyncSource) {
     const sync = device.readIntoSync;
     assert(sync !== undefined, 'read-ahead needs a device that reads synchronously');
     this.readSync = sync;
@@ -32,21 +35,25 @@ export class ReadAheadWindow {
 
   /** Reads `into.length` bytes at `offset`, from the window when it holds them. */
   readonly read = (offset: number, into: Uint8Array): void => {
-    const len = into.length;
-    if (offset >= this.start && offset + len <= this.end) {
-      into.set(this.buf.subarray(offset - this.start, offset - this.start + len));
-      return;
-    }
+    const v = this.view(offset, into.length);
+    if (v === undefined) this.readSync(offset, into);
+    else into.set(v);
+  };
+
+  /**
+   * The `length` bytes at `offset` as a view into the window (valid until
+   * the next call), refilling it when it does not hold them; undefined for
+   * a read that should go straight to the source: a long one, or one that
+   * reaches past its end (which the source refuses).
+   */
+  view(offset: number, length: number): Uint8Array | undefined {
+    if (offset >= this.start && offset + length <= this.end) return this.buf.subarray(offset - this.start, offset - this.start + length);
     const end = Math.min(this.device.size, offset + WINDOW);
-    if (len >= DIRECT || offset + len > end) {
-      // Long, or reaching past the device (which the device refuses).
-      this.readSync(offset, into);
-      return;
-    }
+    if (length >= DIRECT || offset + length > end) return undefined;
     this.end = this.start; // empty while refilling, should the read throw
     this.readSync(offset, this.buf.subarray(0, end - offset));
     this.start = offset;
     this.end = end;
-    into.set(this.buf.subarray(0, len));
-  };
+    return this.buf.subarray(0, length);
+  }
 }

@@ -1,4 +1,4 @@
-import { checkRange, checkWritable, type BlockDevice } from './block-device.js';
+import { checkRange, checkWritable, type BlockDevice, type HostFileRange } from './block-device.js';
 import { FsError } from '../base/errors.js';
 
 /** Presents a device as read-only: every write fails with EROFS. */
@@ -10,6 +10,7 @@ export class ReadOnlyDevice implements BlockDevice {
     if (sync !== undefined) this.readIntoSync = (offset, target) => sync(offset, target);
   }
   get size(): number { return this.inner.size; }
+  get hostFile(): HostFileRange | undefined { return this.inner.hostFile; }
   read(offset: number, length: number): Promise<Buffer> { return this.inner.read(offset, length); }
   readInto(offset: number, target: Uint8Array): Promise<void> { return this.inner.readInto(offset, target); }
   async write(): Promise<void> { checkWritable(this); }
@@ -40,6 +41,10 @@ export class OffsetDevice implements BlockDevice {
     }
   }
   get readOnly(): boolean { return this.inner.readOnly; }
+  get hostFile(): HostFileRange | undefined {
+    const h = this.inner.hostFile;
+    return h === undefined ? undefined : { fd: h.fd, position: h.position + this.offset };
+  }
   read(offset: number, length: number): Promise<Buffer> {
     checkRange(this.size, offset, length, 'read');
     return this.inner.read(this.offset + offset, length);

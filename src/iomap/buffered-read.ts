@@ -85,14 +85,14 @@ export class FileReader {
     inode: Ext4Inode, pos: number, target: Uint8Array, targetOffset: number, length: number,
     readDevice?: (offset: number, into: Uint8Array) => void,
   ): number | undefined {
-    const size = inode.size;
-    if (pos >= size || length <= 0) return 0;
-    const total = Math.min(length, size - pos);
-    const end = pos + total;
     const sync = this.fs.device.readIntoSync === undefined ? undefined : (readDevice ?? this.fs.device.readIntoSync);
     if (sync === undefined) return undefined;
-    const out = target.subarray(targetOffset, targetOffset + total);
     if (inode.hasInlineData) {
+      const size = inode.size;
+      if (pos >= size || length <= 0) return 0;
+      const total = Math.min(length, size - pos);
+      const end = pos + total;
+      const out = target.subarray(targetOffset, targetOffset + total);
       // Past what the inode stores, the file reads as zeros up to i_size.
       const data = inlineData(this.fs, inode);
       const have = Math.max(0, Math.min(data.length, end) - pos);
@@ -100,14 +100,34 @@ export class FileReader {
       out.fill(0, have);
       return total;
     }
+    const base = targetOffset - pos;
+    return this.mapRunsSync(inode, pos, length, (p, deviceOffset, len) => {
+      const into = target.subarray(base + p, base + p + len);
+      if (deviceOffset < 0) into.fill(0);
+      else sync(deviceOffset, into);
+    });
+  }
+
+  /**
+   * Where `readSync` would take [pos, pos + length) from, without reading
+   * it: `visit(filePos, deviceOffset, len)` for each run in file order, with
+   * deviceOffset -1 for a run that reads as zeros (hole, unwritten extent).
+   * Returns the bytes covered (short only at end of file), or undefined when
+   * a mapping block cannot be read synchronously or the file keeps its data
+   * in the inode (inline data has no device range of its own).
+   */
+  mapRunsSync(inode: Ext4Inode, pos: number, length: number, visit: (filePos: number, deviceOffset: number, len: number) => void): number | undefined {
+    if (inode.hasInlineData) return undefined;
+    const size = inode.size;
+    if (pos >= size || length <= 0) return 0;
+    const total = Math.min(length, size - pos);
+    const end = pos + total;
     const bs = this.fs.blockSize;
     for (let p = pos; p < end;) {
       const m = mapBlocksSync(this.fs, inode, Math.floor(p / bs));
       if (m === undefined) return undefined;
       const upto = Math.min(end, (m.lblk + m.len) * bs);
-      const into = out.subarray(p - pos, upto - pos);
-      if (m.state === 'written') sync(m.pblk * bs + (p - m.lblk * bs), into);
-      else into.fill(0);
+      visit(p, m.state === 'written' ? m.pblk * bs + (p - m.lblk * bs) : -1, upto - p);
       p = upto;
     }
     return total;

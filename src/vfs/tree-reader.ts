@@ -19,6 +19,7 @@
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { InodeTable } from '../inode/inode-table.js';
 import { ReadAheadWindow } from '../device/read-ahead.js';
+import { checkRange, type HostFileRange } from '../device/block-device.js';
 import type { DirEntryInfo } from '../dir/dir-reader.js';
 import type { Mounted } from './mounted.js';
 import { pathArg, resolve } from './namei.js';
@@ -59,10 +60,15 @@ export class TreeReader {
 
   private readonly window: ReadAheadWindow | undefined;
 
+  /** The host file under the volume's device, when its data may be read from there directly (see hostRunsSync). */
+  readonly hostFile: HostFileRange | undefined;
+
   private constructor(private readonly m: Mounted) {
     this.inodes = new InodeTable(m.fs, WALK_INODE_CACHE);
-    // Only a volume nobody writes may serve data from a private copy of device bytes.
+    // Only a volume nobody writes may serve data from a private copy of device bytes,
+    // or let another thread read the device's file on its own.
     this.window = m.fs.readOnly && m.fs.device.readIntoSync !== undefined ? new ReadAheadWindow(m.fs.device) : undefined;
+    this.hostFile = m.fs.readOnly ? m.fs.device.hostFile : undefined;
   }
 
   /** A reader for a volume opened by `openVolume`; undefined for any other Volume. */
@@ -118,6 +124,24 @@ export class TreeReader {
    */
   readSync(file: TreeNode, pos: number, target: Uint8Array, length: number): number | undefined {
     return this.m.reader.readSync(file.inode, pos, target, 0, length, this.window?.read);
+  }
+
+  /**
+   * Where `readSync` would take [pos, pos + length) from, as positions in
+   * `hostFile` (-1 for a run that reads as zeros), for a reader on another
+   * thread. Every run is checked to lie inside the device, so that thread
+   * reads nothing outside it (a partition's neighbours). Undefined when
+   * there is no host file or the data cannot be mapped synchronously.
+   */
+  hostRunsSync(file: TreeNode, pos: number, length: number, visit: (filePos: number, hostPosition: number, len: number) => void): number | undefined {
+    const host = this.hostFile;
+    if (host === undefined) return undefined;
+    const size = this.m.fs.device.size;
+    return this.m.reader.mapRunsSync(file.inode, pos, length, (p, deviceOffset, len) => {
+      if (deviceOffset < 0) return visit(p, -1, len);
+      checkRange(size, deviceOffset, len, 'read');
+      visit(p, host.position + deviceOffset, len);
+    });
   }
 
   /** `dataRanges` without waiting, or undefined. */
