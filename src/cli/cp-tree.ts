@@ -111,6 +111,11 @@ export class TreeCopier {
     this.report.fail(f.where, f.message, f.code);
   }
 
+  /** A tree copy is coming: have the writer's thread start now (see HostWriter.expectTree). */
+  expectTree(): void {
+    this.writer.expectTree();
+  }
+
   /** Copies one operand: `follow` copies what a final symlink points to. */
   async copyTop(job: CopyJob, follow: boolean): Promise<void> {
     const ext4 = Ext4Source.of(job.vol);

@@ -84,6 +84,8 @@ export async function cpCommand(env: CliEnv, operands: string[], opts: CpOptions
 
   const volumes = new Volumes(env, opts.offset);
   const copier = new TreeCopier({ recursive, archive }, report, currentUmask());
+  // A recursive copy is most likely a tree: the writer thread boots while the images open.
+  if (recursive) copier.expectTree();
   let finished = false;
   try {
     for (const source of sources) {

@@ -201,6 +201,10 @@ function readExtraIsize(buf: Uint8Array, inodeSize: number, ino: number): number
   return extra;
 }
 
+function viewBytes(buf: Uint8Array, off: number, len: number): Uint8Array {
+  return buf.subarray(off, off + len);
+}
+
 function checkInodeSize(buf: Uint8Array, inodeSize: number): void {
   assert(inodeSize >= GOOD_OLD_INODE_SIZE && (inodeSize & (inodeSize - 1)) === 0, () => `invalid inode size ${inodeSize}`);
   assert(buf.length >= inodeSize, 'inode buffer shorter than the inode size');
@@ -210,8 +214,14 @@ function checkInodeSize(buf: Uint8Array, inodeSize: number): void {
  * Decodes the inode whose `inodeSize` bytes (s_inode_size) start `buf`.
  * `ino` names it in errors. Throws EFSCORRUPTED when i_extra_isize is not a
  * multiple of 4 or overruns the inode, or when the size exceeds 2^53.
+ *
+ * The byte fields (i_block, the unknown extra fields, the in-inode xattr
+ * area) are copies, unless `views`: then they look into `buf`, which the
+ * caller promises never to change (a read-only volume's cached block, where
+ * a walk over thousands of inodes gains from three fewer allocations each).
  */
-export function decodeInode(buf: Uint8Array, inodeSize: number, ino: number): Inode {
+export function decodeInode(buf: Uint8Array, inodeSize: number, ino: number, views = false): Inode {
+  const bytes = views ? viewBytes : copyBytes;
   checkInodeSize(buf, inodeSize);
   const extraIsize = readExtraIsize(buf, inodeSize, ino);
   const size = join64(readU32LE(buf, 0x04), readU32LE(buf, 0x6c));
@@ -234,7 +244,7 @@ export function decodeInode(buf: Uint8Array, inodeSize: number, ino: number): In
     blocks: join64(readU32LE(buf, 0x1c), readU16LE(buf, 0x74)),
     flags: readU32LE(buf, 0x20),
     version: has(0x9c) ? (BigInt(readU32LE(buf, 0x98)) << 32n) | versionLo : versionLo,
-    block: copyBytes(buf, 0x28, I_BLOCK_SIZE),
+    block: bytes(buf, 0x28, I_BLOCK_SIZE),
     generation: readU32LE(buf, 0x64),
     fileAcl: join64(readU32LE(buf, 0x68), readU16LE(buf, 0x76)),
     faddr: readU32LE(buf, 0x70),
@@ -243,8 +253,8 @@ export function decodeInode(buf: Uint8Array, inodeSize: number, ino: number): In
     checksum,
     crtime: has(0x94) ? decodeTime(buf, 0x90, 0x94, has(0x98)) : { sec: 0, nsec: 0 },
     projid: has(0xa0) ? readU32LE(buf, 0x9c) : 0,
-    extraUnknown: end > KNOWN_EXTRA_END ? copyBytes(buf, KNOWN_EXTRA_END, end - KNOWN_EXTRA_END) : new Uint8Array(0),
-    xattrSpace: inodeSize > end ? copyBytes(buf, end, inodeSize - end) : new Uint8Array(0),
+    extraUnknown: end > KNOWN_EXTRA_END ? bytes(buf, KNOWN_EXTRA_END, end - KNOWN_EXTRA_END) : new Uint8Array(0),
+    xattrSpace: inodeSize > end ? bytes(buf, end, inodeSize - end) : new Uint8Array(0),
   };
 }
 

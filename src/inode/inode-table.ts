@@ -142,8 +142,10 @@ export class InodeTable {
   /** Decodes and checks the inode at `off` in its inode table block. */
   private decode(ino: number, block: Uint8Array, off: number, orphan: boolean): Ext4Inode {
     const fs = this.fs;
-    const raw = block.slice(off, off + fs.inodeSize);
-    const disk = I.decodeInode(raw, fs.inodeSize, ino);
+    // A read-only volume never changes a cached block: the inode may look into
+    // it. A writable one keeps its own copy, as the block changes under it.
+    const raw = fs.readOnly ? block.subarray(off, off + fs.inodeSize) : block.slice(off, off + fs.inodeSize);
+    const disk = I.decodeInode(raw, fs.inodeSize, ino, fs.readOnly);
     // Linux checks inode checksums only on filesystems a Linux system created.
     if (fs.metadataCsum && fs.sb.creatorOs === OS_LINUX && !I.verifyInodeChecksum(fs.csumSeed, ino, raw, fs.inodeSize)) {
       throw corrupted('inode', ino, 'checksum does not match');
