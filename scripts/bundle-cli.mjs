@@ -1,19 +1,33 @@
-// Bundles the built command line tool (dist/src/cli/main.js, and the worker
-// thread script cp-worker.js beside it) into one file each, in place, after
-// tsc has built dist/.
+// Bundles the built command line tool after tsc has built dist/, so that it
+// starts fast:
+//
+//  - dist/src/cli/bin.js, with everything it imports, into one script,
+//    bin.cjs, which the executable (main.js) compiles with V8's code cache,
+//    bin.cjs.cache, made here;
+//  - the worker thread script cp-worker.js into one ES module, in place.
 //
 // Why: node loads an ES module graph one file at a time (resolve, read,
 // compile, link), and the CLI pulls in about 70 modules: that costs more
 // than node's own start-up, on every command. One file loads in a fraction
-// of that. The library entry (dist/src/index.js) is left as tsc made it.
+// of that, and a code cache saves most of what is left of compiling it. A
+// CommonJS script, not an ES module, because only a script can be compiled
+// with a code cache on Node 20 (vm.Script), and its builtins are plain
+// require() calls, without the ES wrappers that load more of node than the
+// CLI uses. The library entry (dist/src/index.js) is left as tsc made it.
+//
+// The cache holds V8's compiled code for this node binary and its flags; a
+// node that cannot use it says so (cachedDataRejected) and main.js compiles
+// the script from source instead.
 //
 // rolldown is a dev dependency. Without it the build still succeeds and the
-// CLI runs unbundled, only slower to start.
-import { readFile, rename, rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+// CLI runs unbundled (main.js imports bin.js), only slower to start.
+import { createHash } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { builtinModules, createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Script } from 'node:vm';
 
 const cliDir = fileURLToPath(new URL('../dist/src/cli/', import.meta.url));
-const entries = ['main.js', 'cp-worker.js'];
 
 let rolldown;
 try {
@@ -23,18 +37,65 @@ try {
   process.exit(0);
 }
 
-for (const name of entries) {
-  const input = cliDir + name;
-  const tmp = `${input}.bundle.tmp`;
-  const bundle = await rolldown({ input, platform: 'node', logLevel: 'warn' });
+/** Bundles `input` into one file and returns its code (rolldown writes nothing). */
+async function bundleCode(input, output) {
+  const bundle = await rolldown({
+    input,
+    platform: 'node',
+    logLevel: 'warn',
+    // main.js passes its own URL in: the bundle lives beside it, and the files it looks for are found from there.
+    transform: { define: output.format === 'cjs' ? { 'import.meta.url': 'importMetaUrl' } : {} },
+  });
   try {
     // A single file: the worker script is loaded by path, not imported, so it stays its own entry.
-    await bundle.write({ file: tmp, format: 'esm', codeSplitting: false });
+    const { output: chunks } = await bundle.generate({ codeSplitting: false, ...output });
+    if (chunks.length !== 1 || chunks[0].type !== 'chunk' || chunks[0].code.trim() === '') throw new Error(`bundle-cli: no single bundle for ${input}`);
+    // Only node's builtins may be left to load at run time (main.js serves no others).
+    const outside = chunks[0].imports.filter((id) => !builtinModules.includes(id.replace(/^node:/, '')));
+    if (outside.length > 0) throw new Error(`bundle-cli: ${input} still imports ${outside.join(', ')}`);
+    return chunks[0].code;
   } finally {
     await bundle.close();
   }
-  if ((await readFile(tmp, 'utf8')).trim() === '') throw new Error(`bundle-cli: empty bundle for ${name}`);
-  await rename(tmp, input);
-  // tsc's source map describes the unbundled file.
-  await rm(`${input}.map`, { force: true });
 }
+
+function sha256(data) {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Writes `text` to `path` through a temporary file, so that a failed build leaves no half file. */
+async function writeAtomically(path, text) {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+// The worker: an ES module, as before, in place of tsc's file.
+const worker = `${cliDir}cp-worker.js`;
+await writeAtomically(worker, await bundleCode(worker, { format: 'esm' }));
+// tsc's source map describes the unbundled file.
+await rm(`${worker}.map`, { force: true });
+
+// The CLI: a CommonJS body wrapped in a function that main.js calls with the
+// module's arguments. JSDoc is dropped: nobody reads it there, and every byte
+// is read and hashed on each start.
+const binPath = `${cliDir}bin.cjs`;
+const cachePath = `${binPath}.cache`;
+const body = await bundleCode(`${cliDir}bin.js`, { format: 'cjs', strict: true, comments: { legal: true, annotation: false, jsdoc: false } });
+const wrapped = `(function (exports, require, module, __filename, __dirname, importMetaUrl) {\n${body}\n})\n`;
+// The build id names this bundle in its cache (see readCache in main.ts).
+const source = `${wrapped}//# ext4kit build ${sha256(wrapped)}\n`;
+// A cache from the last build must not outlive its bundle, even if this build stops half way.
+await rm(cachePath, { force: true });
+await writeAtomically(binPath, source);
+
+// Compile as main.js does, then run the bundle's top level (it only defines
+// things) so that the cache also holds the functions that run at every
+// start, not only the outermost one.
+const script = new Script(source, { filename: binPath });
+const module = { exports: {} };
+script.runInThisContext()(module.exports, createRequire(binPath), module, binPath, cliDir, pathToFileURL(`${cliDir}main.js`).href);
+if (typeof module.exports.main !== 'function') throw new Error('bundle-cli: bin.cjs exports no main function');
+// The header that main.ts checks before handing the data to V8 (see readCache there).
+const data = script.createCachedData();
+const header = source.slice(source.lastIndexOf(' ') + 1, -1) + sha256(data);
+await writeAtomically(cachePath, Buffer.concat([Buffer.from(header, 'latin1'), data]));

@@ -1,0 +1,96 @@
+/**
+ * The executable's loader (src/cli/main.ts) on the built CLI: it runs the
+ * bundle from the code cache the build made; without a usable cache
+ * (missing, made for another build, damaged, rejected by V8) or without the
+ * bundle (a build without rolldown) it runs all the same; and what the CLI
+ * throws is an internal error with status 70. NODE_DEBUG=ext4kit makes the
+ * loader say which way it went.
+ */
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCommand, type RunResult } from '../helpers/run.js';
+import { useTmpDir } from '../helpers/tmp.js';
+import { CLI_PATH } from './built-cli.js';
+
+const tmp = useTmpDir('loader');
+const CLI_DIR = dirname(CLI_PATH);
+const PACKAGE_JSON = join(CLI_DIR, '..', '..', '..', 'package.json');
+const VERSION = (JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { version: string }).version;
+/** The cache file's header: two hex digests (see readCache in main.ts). */
+const HEADER = 128;
+
+/** Runs `main.js --version` in `cliDir` with the loader's debug messages on, and no V8 flags from outside. */
+function version(cliDir: string, nodeArgs: string[] = []): Promise<RunResult> {
+  return runCommand(process.execPath, [...nodeArgs, join(cliDir, 'main.js'), '--version'], { env: { NODE_DEBUG: 'ext4kit', NODE_OPTIONS: '' } });
+}
+
+/** A copy of the built CLI's files, laid out as in the package (dist/src/cli below package.json); returns the cli folder. */
+function copyCli(name: string, files: readonly string[] = ['main.js', 'bin.cjs', 'bin.cjs.cache']): string {
+  const root = tmp.fresh(name);
+  const dir = join(root, 'dist', 'src', 'cli');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of files) fs.copyFileSync(join(CLI_DIR, f), join(dir, f));
+  fs.copyFileSync(PACKAGE_JSON, join(root, 'package.json'));
+  return dir;
+}
+
+describe('the ext4kit loader', () => {
+  it('runs the bundle from the code cache the build made', async () => {
+    const r = await version(CLI_DIR);
+    expect([r.code, r.stdout]).toEqual([0, `${VERSION}\n`]);
+    expect(r.stderr).toMatch(/^EXT4KIT \d+: bin\.cjs compiled from its code cache\n$/);
+  });
+
+  const unusable: [string, (cache: Buffer) => Buffer | undefined, string][] = [
+    ['missing', () => undefined, 'ENOENT'],
+    ['made for another build', (c) => Buffer.concat([Buffer.from('0'.repeat(64), 'latin1'), c.subarray(64)]), 'it was made for another build'],
+    // V8 does not check the data: bytes like these made it abort (V8_Fatal) while deserializing.
+    ['damaged', (c) => { const d = Buffer.from(c); for (let i = HEADER + 1000; i < d.length; i += 4096) d[i] ^= 0xff; return d; }, 'it is damaged'],
+    ['cut short', (c) => c.subarray(0, c.length - 1000), 'it is damaged'],
+  ];
+  for (const [what, change, why] of unusable) {
+    it(`compiles the bundle from source when its cache is ${what}`, async () => {
+      const dir = copyCli(what.replaceAll(' ', '-'));
+      const cache = change(fs.readFileSync(join(dir, 'bin.cjs.cache')));
+      if (cache === undefined) fs.rmSync(join(dir, 'bin.cjs.cache'));
+      else fs.writeFileSync(join(dir, 'bin.cjs.cache'), cache);
+      const r = await version(dir);
+      expect([r.code, r.stdout]).toEqual([0, `${VERSION}\n`]);
+      expect(r.stderr).toContain(`bin.cjs compiled without a code cache: ${why}\n`);
+    });
+  }
+
+  it('compiles the bundle from source when V8 rejects the cache (other V8 flags)', async () => {
+    const r = await version(CLI_DIR, ['--max-old-space-size=1000']);
+    expect([r.code, r.stdout]).toEqual([0, `${VERSION}\n`]);
+    expect(r.stderr).toContain('bin.cjs compiled without a code cache: V8 rejected it');
+  });
+
+  it('imports bin.js as tsc made it when there is no bundle', async () => {
+    const root = tmp.fresh('unbundled');
+    fs.cpSync(join(CLI_DIR, '..'), join(root, 'dist', 'src'), { recursive: true });
+    fs.copyFileSync(PACKAGE_JSON, join(root, 'package.json'));
+    // Unbundled, the CLI imports commander from node_modules.
+    fs.symlinkSync(join(dirname(PACKAGE_JSON), 'node_modules'), join(root, 'node_modules'));
+    const dir = join(root, 'dist', 'src', 'cli');
+    fs.rmSync(join(dir, 'bin.cjs'));
+    const r = await version(dir);
+    expect([r.code, r.stdout]).toEqual([0, `${VERSION}\n`]);
+    expect(r.stderr).toContain('no bin.cjs: importing bin.js unbundled\n');
+  });
+
+  for (const [where, body] of [
+    ['while it runs', 'exports.main = async () => { await null; throw new Error("planted bug"); };'],
+    ['while it loads', 'throw new Error("planted bug");'],
+  ]) {
+    it(`reports what the CLI throws ${where} as an internal error, with its stack, and exits 70`, async () => {
+      const dir = copyCli(`bug-${where.replaceAll(' ', '-')}`, ['main.js']);
+      fs.writeFileSync(join(dir, 'bin.cjs'), `(function (exports) {\n${body}\n})\n`);
+      const r = await runCommand(process.execPath, [join(dir, 'main.js'), 'ls', 'x.img']);
+      expect(r.code).toBe(70);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^ext4kit: internal error: Error: planted bug\n {4}at .*bin\.cjs:2:/);
+    });
+  }
+});
