@@ -13,12 +13,12 @@
  * the package may be read-only. Without bin.cjs (a build without rolldown)
  * bin.js is imported as tsc left it.
  */
-import type * as Crypto from 'node:crypto';
 import type * as Fs from 'node:fs';
 import type * as Path from 'node:path';
 import type * as Url from 'node:url';
 import type * as Util from 'node:util';
 import type * as Vm from 'node:vm';
+import type * as Zlib from 'node:zlib';
 
 type Main = (argv: readonly string[]) => Promise<void>;
 type LoadBuiltin = (id: string) => unknown;
@@ -50,6 +50,32 @@ async function builtinLoader(): Promise<LoadBuiltin> {
   return createRequire(import.meta.url);
 }
 
+/**
+ * Builtins that only some commands use, which the bundle's top level would
+ * otherwise load on every start (together about 3 ms): crypto (new UUIDs and
+ * temporary names, for mkfs and writes), child_process (python3 for what
+ * Node's fs cannot do, and commander's external subcommands, which ext4kit
+ * has none of), worker_threads (the thread of a tree copy). The bundle gets
+ * a stand-in that loads the module when first used, which is enough as the
+ * bundle reads their exports only when it calls them.
+ */
+const DEFERRED = new Set(['node:crypto', 'node:child_process', 'node:worker_threads']);
+
+function deferred(load: LoadBuiltin, id: string): object {
+  let module: object | undefined;
+  const real = (): object => (module ??= load(id) as object);
+  return new Proxy({}, {
+    get: (_target, key) => Reflect.get(real(), key) as unknown,
+    has: (_target, key) => Reflect.has(real(), key),
+    ownKeys: () => Reflect.ownKeys(real()),
+    // The stand-in owns no properties itself: each must be reported as configurable (a Proxy invariant).
+    getOwnPropertyDescriptor: (_target, key) => {
+      const d = Reflect.getOwnPropertyDescriptor(real(), key);
+      return d === undefined ? undefined : { ...d, configurable: true };
+    },
+  });
+}
+
 async function loadMain(): Promise<Main> {
   const load = await builtinLoader();
   // NODE_DEBUG=ext4kit says how the CLI was loaded, for when start-up is slow.
@@ -72,21 +98,23 @@ async function loadMain(): Promise<Main> {
   else debug('bin.cjs compiled from its code cache');
   const wrapped = script.runInThisContext() as BundleFunction;
   const module = { exports: {} as { main?: Main } };
-  wrapped(module.exports, load, module, filename, (load('node:path') as typeof Path).dirname(filename), import.meta.url);
+  const requireInBundle: LoadBuiltin = (id) => (DEFERRED.has(id) ? deferred(load, id) : load(id));
+  wrapped(module.exports, requireInBundle, module, filename, (load('node:path') as typeof Path).dirname(filename), import.meta.url);
   if (typeof module.exports.main !== 'function') throw new Error(`${filename} exports no main function`);
   return module.exports.main;
 }
 
-/** Two hex SHA-256 digests; a multiple of 8, so that the data after it stays aligned for V8. */
-const CACHE_HEADER = 128;
+/** A SHA-256 and a CRC-32 in hex; a multiple of 8, so that the data after it stays aligned for V8. */
+const CACHE_HEADER = 72;
 
 /**
  * The code cache saved beside the bundle if it is whole and was made for this
- * very bundle, else why not. Its header holds the bundle's build id (which
- * also ends the bundle) and the SHA-256 of the cache data, both in hex. Both
- * checks are needed: V8 compares only the source's length, so a cache left
- * from another build of the same length would run that build's code; and V8
- * does not checksum the data, so a damaged cache would crash the process.
+ * very bundle, else why not. Its header holds the bundle's build id (a
+ * SHA-256, which also ends the bundle) and the CRC-32 of the cache data, in
+ * hex. Both checks are needed: V8 compares only the source's length, so a
+ * cache left from another build of the same length would run that build's
+ * code; and V8 does not check the data, so a damaged cache would crash the
+ * process. (CRC-32, not a hash from node:crypto: loading that costs 2 ms.)
  */
 function readCache(load: LoadBuiltin, path: string, source: string): Buffer | string {
   let cache: Buffer;
@@ -98,8 +126,10 @@ function readCache(load: LoadBuiltin, path: string, source: string): Buffer | st
   const data = cache.subarray(CACHE_HEADER);
   const header = cache.toString('latin1', 0, CACHE_HEADER);
   if (!source.endsWith(` ${header.slice(0, 64)}\n`)) return 'it was made for another build';
-  const digest = (load('node:crypto') as typeof Crypto).createHash('sha256').update(data).digest('hex');
-  return header.slice(64) === digest ? data : 'it is damaged';
+  const { crc32 } = load('node:zlib') as typeof Zlib;
+  // Node 20.15 added zlib.crc32.
+  if (typeof crc32 !== 'function') return 'this node cannot check it';
+  return header.slice(64) === crc32(data).toString(16).padStart(8, '0') ? data : 'it is damaged';
 }
 
 try {

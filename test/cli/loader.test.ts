@@ -3,7 +3,8 @@
  * bundle from the code cache the build made; without a usable cache
  * (missing, made for another build, damaged, rejected by V8) or without the
  * bundle (a build without rolldown) it runs all the same; and what the CLI
- * throws is an internal error with status 70. NODE_DEBUG=ext4kit makes the
+ * throws is an internal error with status 70; builtins that only some
+ * commands use are loaded only by those. NODE_DEBUG=ext4kit makes the
  * loader say which way it went.
  */
 import * as fs from 'node:fs';
@@ -17,8 +18,8 @@ const tmp = useTmpDir('loader');
 const CLI_DIR = dirname(CLI_PATH);
 const PACKAGE_JSON = join(CLI_DIR, '..', '..', '..', 'package.json');
 const VERSION = (JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { version: string }).version;
-/** The cache file's header: two hex digests (see readCache in main.ts). */
-const HEADER = 128;
+/** The cache file's header: the build id and a CRC-32, in hex (see readCache in main.ts). */
+const HEADER = 72;
 
 /** Runs `main.js --version` in `cliDir` with the loader's debug messages on, and no V8 flags from outside. */
 function version(cliDir: string, nodeArgs: string[] = []): Promise<RunResult> {
@@ -78,6 +79,21 @@ describe('the ext4kit loader', () => {
     const r = await version(dir);
     expect([r.code, r.stdout]).toEqual([0, `${VERSION}\n`]);
     expect(r.stderr).toContain('no bin.cjs: importing bin.js unbundled\n');
+  });
+
+  it('loads crypto, child_process and worker_threads only for the commands that use them', async () => {
+    // Run first: which builtins node loaded, of those the bundle defers.
+    const probe = tmp.file('probe.cjs');
+    fs.writeFileSync(probe, `process.on('exit', () => process.stderr.write('loaded: ' + process.moduleLoadList
+      .filter((m) => /^NativeModule (crypto|child_process|worker_threads)$/.test(m)).map((m) => m.slice(13)).sort().join(' ') + '\\n'));\n`);
+    const run = (...args: string[]) => runCommand(process.execPath, ['--require', probe, CLI_PATH, ...args]);
+    const img = tmp.file('deferred.img');
+    const made = await run('mkfs', '-q', img, '8M');
+    expect([made.code, made.stderr]).toEqual([0, 'loaded: crypto\n']);
+    for (const args of [['--help'], ['ls', '-l', `${img}:/`], ['stat', `${img}:/lost+found`]]) {
+      const r = await run(...args);
+      expect([r.code, r.stderr]).toEqual([0, 'loaded: \n']);
+    }
   });
 
   for (const [where, body] of [
