@@ -35,10 +35,16 @@ import zlib from 'node:zlib';
 
 const cliDir = fileURLToPath(new URL('../dist/src/cli/', import.meta.url));
 
+const binPath = `${cliDir}bin.cjs`;
+const cachePath = `${binPath}.cache`;
+
 let rolldown;
 try {
   ({ rolldown } = await import('rolldown'));
 } catch {
+  // main.js runs bin.cjs whenever it exists: one from an earlier build would run that build's code.
+  await rm(binPath, { force: true });
+  await rm(cachePath, { force: true });
   console.warn('bundle-cli: rolldown is not installed; the CLI stays unbundled (slower start-up)');
   process.exit(0);
 }
@@ -57,7 +63,7 @@ async function bundleCode(input, output) {
     const { output: chunks } = await bundle.generate({ codeSplitting: false, ...output });
     if (chunks.length !== 1 || chunks[0].type !== 'chunk' || chunks[0].code.trim() === '') throw new Error(`bundle-cli: no single bundle for ${input}`);
     // Only node's builtins may be left to load at run time (main.js serves no others).
-    const outside = chunks[0].imports.filter((id) => !builtinModules.includes(id.replace(/^node:/, '')));
+    const outside = [...chunks[0].imports, ...chunks[0].dynamicImports].filter((id) => !builtinModules.includes(id.replace(/^node:/, '')));
     if (outside.length > 0) throw new Error(`bundle-cli: ${input} still imports ${outside.join(', ')}`);
     return chunks[0].code;
   } finally {
@@ -83,10 +89,11 @@ await rm(`${worker}.map`, { force: true });
 
 // The CLI: a CommonJS body wrapped in a function that main.js calls with the
 // module's arguments. JSDoc is dropped: nobody reads it there, and every byte
-// is read and hashed on each start.
-const binPath = `${cliDir}bin.cjs`;
-const cachePath = `${binPath}.cache`;
-const body = await bundleCode(`${cliDir}bin.js`, { format: 'cjs', strict: true, comments: { legal: true, annotation: false, jsdoc: false } });
+// is read on each start.
+// `await import('node:...')` becomes require(): a vm.Script has no loader for import().
+const body = await bundleCode(`${cliDir}bin.js`, {
+  format: 'cjs', strict: true, dynamicImportInCjs: false, comments: { legal: true, annotation: false, jsdoc: false },
+});
 const wrapped = `(function (exports, require, module, __filename, __dirname, importMetaUrl) {\n${body}\n})\n`;
 // The build id names this bundle in its cache (see readCache in main.ts).
 const source = `${wrapped}//# ext4kit build ${sha256(wrapped)}\n`;
