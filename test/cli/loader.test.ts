@@ -21,9 +21,13 @@ const VERSION = (JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { version:
 /** The cache file's header: the build id and a CRC-32, in hex (see readCache in main.ts). */
 const HEADER = 72;
 
-/** Runs `main.js --version` in `cliDir` with the loader's debug messages on, and no V8 flags from outside. */
+/**
+ * Runs `main.js --version` in `cliDir` with the loader's debug messages on.
+ * NODE_OPTIONS is left as it is: the build ran under it too, and V8 takes a
+ * cache only under the flags it was made with.
+ */
 function version(cliDir: string, nodeArgs: string[] = []): Promise<RunResult> {
-  return runCommand(process.execPath, [...nodeArgs, join(cliDir, 'main.js'), '--version'], { env: { NODE_DEBUG: 'ext4kit', NODE_OPTIONS: '' } });
+  return runCommand(process.execPath, [...nodeArgs, join(cliDir, 'main.js'), '--version'], { env: { NODE_DEBUG: 'ext4kit' } });
 }
 
 /** A copy of the built CLI's files, laid out as in the package (dist/src/cli below package.json); returns the cli folder. */
