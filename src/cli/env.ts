@@ -1,7 +1,7 @@
 /**
  * What a command needs from the outside world, gathered in one object so
  * that tests can run the CLI in-process against a stand-in volume and
- * capture its output, while `main.ts` passes the real ones.
+ * capture its output, while `bin.ts` passes the real ones.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { OpenVolumeOptions, Volume } from '../vfs/types.js';
