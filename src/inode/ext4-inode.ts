@@ -46,11 +46,23 @@ export class Ext4Inode {
     public disk: Inode,
     /** The inode's bytes as last read or written (s_inode_size long). */
     public raw: Uint8Array,
-    /** Seed of this inode's extent, directory and htree block checksums. */
-    public csumSeed: number,
+    /** The filesystem's checksum seed with metadata_csum, else undefined (see csumSeed). */
+    private readonly fsCsumSeed: number | undefined,
     esSeqStart = 0,
   ) {
     this.esSeq = esSeqStart;
+  }
+
+  private seed: number | undefined;
+
+  /**
+   * Seed of this inode's extent, directory and htree block checksums (0
+   * without metadata_csum). Worked out on first use: a walk over thousands
+   * of small files never checksums a block of most of them. i_generation,
+   * which it covers, never changes while the inode is in memory.
+   */
+  get csumSeed(): number {
+    return (this.seed ??= this.fsCsumSeed === undefined ? 0 : I.inodeCsumSeed(this.fsCsumSeed, this.ino, this.disk.generation));
   }
 
   /** The inode lock (Linux: i_rwsem): serialises changes to size, data and, for directories, entries. */

@@ -108,8 +108,7 @@ export async function createInode(ctx: InodeContext, h: Handle, spec: NewInodeSp
     disk.version = 1n;
   }
   assert(inodeSize === GOOD_OLD_INODE_SIZE || extraIsize >= 4, 'large inodes carry at least the checksum high half');
-  const seed = fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0;
-  const inode = new InodeImpl(ino, disk, new Uint8Array(inodeSize), seed, fs.nextEsSeq());
+  const inode = new InodeImpl(ino, disk, new Uint8Array(inodeSize), fs.metadataCsum ? fs.csumSeed : undefined, fs.nextEsSeq());
   ctx.inodes.insert(inode);
   await ctx.inodes.writeInode(h, inode);
   return inode;

@@ -23,7 +23,17 @@ export class InodeTable {
   private readonly cache: ClockCache<number, Ext4Inode>;
   private readonly loading = new Map<number, Promise<Ext4Inode>>();
 
+  /** Whether loaded inodes are kept (see the constructor). */
+  private readonly keeps: boolean;
+
+  /**
+   * `maxEntries` 0 keeps no inode: for a reader of a read-only volume that
+   * holds on to what it needs itself (a tree walk meets each inode once).
+   * Only there may one inode have two copies in memory: nobody changes it.
+   */
   constructor(private readonly fs: Ext4Super, maxEntries = INODE_CACHE_ENTRIES) {
+    assert(maxEntries > 0 || fs.readOnly, 'only a read-only volume may read inodes without caching them');
+    this.keeps = maxEntries > 0;
     this.cache = new ClockCache(maxEntries, (inode) => inode.pinned);
   }
 
@@ -89,7 +99,7 @@ export class InodeTable {
     const block = this.fs.cache.readSync(blockNr);
     if (block === undefined) return undefined;
     const inode = this.decode(ino, block, offset, false);
-    this.cache.set(ino, inode);
+    if (this.keeps) this.cache.set(ino, inode);
     return inode;
   }
 
@@ -103,7 +113,7 @@ export class InodeTable {
     let pending = this.loading.get(ino);
     if (pending === undefined) {
       pending = this.load(ino, orphan).then((inode) => {
-        this.cache.set(ino, inode);
+        if (this.keeps) this.cache.set(ino, inode);
         return inode;
       }).finally(() => this.loading.delete(ino));
       this.loading.set(ino, pending);
@@ -151,7 +161,7 @@ export class InodeTable {
       throw corrupted('inode', ino, 'checksum does not match');
     }
     checkInode(fs, ino, disk, orphan);
-    return new Ext4Inode(ino, disk, raw, fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0, fs.nextEsSeq());
+    return new Ext4Inode(ino, disk, raw, fs.metadataCsum ? fs.csumSeed : undefined, fs.nextEsSeq());
   }
 }
 

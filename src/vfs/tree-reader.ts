@@ -12,9 +12,11 @@
  * layer is left out. Errors are the layers' own (`EFSCORRUPTED` naming the
  * structure), without a syscall or path: the caller knows which path it was.
  *
- * Inodes are loaded into a small cache of its own: a tree walk meets each
- * inode once, and keeping thousands of them in the volume's inode cache would
- * only give the garbage collector more live objects to move.
+ * Inodes are read through an inode table of its own that keeps none (on a
+ * read-only volume; a few otherwise): a tree walk meets each inode once and
+ * holds what it needs in the TreeNode, and
+ * keeping thousands of them in the volume's inode cache would only give the
+ * garbage collector more live objects to move.
  */
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { InodeTable } from '../inode/inode-table.js';
@@ -28,8 +30,6 @@ import { mountedOf } from './volume.js';
 import { mayHaveXattrs, xattrPairs } from './xattr-ops.js';
 import type { PathLike, Volume } from './types.js';
 
-/** A walk meets each inode once and keeps what it needs: a cache here would only hold garbage longer. */
-const WALK_INODE_CACHE = 16;
 
 /** What a copy needs to know of an inode, as plain numbers. */
 export interface TreeNode {
@@ -64,7 +64,7 @@ export class TreeReader {
   readonly hostFile: HostFileRange | undefined;
 
   private constructor(private readonly m: Mounted) {
-    this.inodes = new InodeTable(m.fs, WALK_INODE_CACHE);
+    this.inodes = new InodeTable(m.fs, m.fs.readOnly ? 0 : 16);
     // Only a volume nobody writes may serve data from a private copy of device bytes,
     // or let another thread read the device's file on its own.
     this.window = m.fs.readOnly && m.fs.device.readIntoSync !== undefined ? new ReadAheadWindow(m.fs.device) : undefined;

@@ -136,8 +136,7 @@ export async function makeDir(w: WritableFs, parent: Ext4Inode, name: Uint8Array
       const now = { sec: Math.floor(Date.now() / 1000), nsec: 0 };
       disk.atime = disk.ctime = disk.mtime = disk.crtime = now;
       encodeExtentNode({ kind: 'leaf', header: { magic: EXT4_EXT_MAGIC, entries: 0, max: extentNodeCapacity(I.I_BLOCK_SIZE), depth: 0, generation: 0 }, leaves: [] }, disk.block);
-      const seed = fs.metadataCsum ? I.inodeCsumSeed(fs.csumSeed, ino, disk.generation) : 0;
-      const dir = new Ext4Inode(ino, disk, raw, seed, fs.nextEsSeq());
+      const dir = new Ext4Inode(ino, disk, raw, fs.metadataCsum ? fs.csumSeed : undefined, fs.nextEsSeq());
       w.inodes.insert(dir);
       const r = alloc.blocks.reserve(initDirBlocksNeeded(fs, dir) + maxDirInsertBlocks(fs, parent), false);
       try {
