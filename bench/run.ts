@@ -4,7 +4,7 @@
 //
 //   node dist/bench/run.js [copy-out|build-tree|big-file|all] [--runs N] [--src DIR]
 //        [--json] [--markdown FILE] [--work DIR] [--ext2fs-runs N] [--only a,b]
-//        [--timeout S] [--big-mib N]
+//        [--timeout S] [--big-mib N] [--out-fs ext4]
 import { mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { cleanupAll, installSignalCleanup, trackDir } from './lib/cleanup.js';
 import type { BenchContext } from './lib/context.js';
 import { describeMachine } from './lib/machine.js';
+import { describePlainOutputs, outFsProblem, parseOutFs } from './lib/outfs.js';
 import { CACHE_NOTE, renderMarkdownReport, renderTextReport, type Report, type WorkloadResult } from './lib/report.js';
 import { bigFile } from './workloads/big-file.js';
 import { buildTree } from './workloads/build-tree.js';
@@ -26,6 +27,8 @@ const USAGE = `usage: node dist/bench/run.js [copy-out|build-tree|big-file|all] 
   --ext2fs-runs N   timed runs for the slow ext2fs package (default 3; 1 for big-file)
   --src DIR         source tree for copy-out and build-tree (default /usr/include)
   --work DIR        where scratch files go (default: the OS temp folder)
+  --out-fs ext4     copy-out writes its outputs to a fresh loop-mounted ext4 made in
+                    the work folder, not to the work folder's own filesystem (needs root)
   --only a,b        run only these contenders (ext4kit, debugfs, mke2fs, ext2fs, kernel, cp, tar, dd)
   --timeout S       per-process timeout in seconds (default 1800)
   --big-mib N       size of the big-file input in MiB (default 1024)
@@ -54,6 +57,7 @@ async function main(): Promise<number> {
       only: { type: 'string' },
       timeout: { type: 'string' },
       'big-mib': { type: 'string' },
+      'out-fs': { type: 'string' },
       json: { type: 'boolean', default: false },
       markdown: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -69,6 +73,15 @@ async function main(): Promise<number> {
   if (which === 'all') chosen = [...WORKLOADS];
   else if ((WORKLOADS as readonly string[]).includes(which)) chosen = [which as WorkloadId];
   else throw new Error(`unknown workload ${which}\n\n${USAGE}`);
+
+  const outFs = parseOutFs(values['out-fs']);
+  if (outFs !== undefined) {
+    // Asked for explicitly, so it is an error, not a silent fallback to the
+    // work folder's filesystem: that would answer a different question.
+    if (!chosen.includes('copy-out')) throw new Error('--out-fs applies to the copy-out workload only');
+    const why = await outFsProblem();
+    if (why !== null) throw new Error(`--out-fs ${outFs}: ${why}`);
+  }
 
   const src = resolve(values.src ?? '/usr/include');
   if (!(await stat(src)).isDirectory()) throw new Error(`--src ${src} is not a folder`);
@@ -87,6 +100,7 @@ async function main(): Promise<number> {
     ext2fsRuns: values['ext2fs-runs'] === undefined ? undefined : positiveInt('ext2fs-runs', values['ext2fs-runs'], 3),
     only: values.only === undefined ? undefined : new Set(values.only.split(',').map((s) => s.trim())),
     timeoutMs: positiveInt('timeout', values.timeout, 1800) * 1000,
+    outFs,
     log: (line) => process.stderr.write(`${line}\n`),
   };
   const bigMib = positiveInt('big-mib', values['big-mib'], 1024);
@@ -94,9 +108,17 @@ async function main(): Promise<number> {
   const workloads: WorkloadResult[] = [];
   try {
     for (const w of chosen) {
-      if (w === 'copy-out') workloads.push(await copyOut(ctx));
-      else if (w === 'build-tree') workloads.push(await buildTree(ctx));
-      else workloads.push(await bigFile(ctx, bigMib));
+      let result: WorkloadResult;
+      if (w === 'copy-out') result = await copyOut(ctx);
+      else if (w === 'build-tree') result = await buildTree(ctx);
+      else result = await bigFile(ctx, bigMib);
+      // copy-out names its own output filesystem; the others write into the
+      // work folder, whose filesystem is looked up here, while it exists.
+      if (result.outputs === undefined) {
+        const note = outFs === undefined ? '' : ' (--out-fs applies to copy-out only)';
+        result.outputs = `${await describePlainOutputs(work)}${note}`;
+      }
+      workloads.push(result);
     }
   } finally {
     await cleanupAll();

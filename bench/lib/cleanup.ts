@@ -34,7 +34,9 @@ export async function unmount(mountPoint: string): Promise<void> {
 }
 
 export async function cleanupAll(): Promise<void> {
-  for (const m of [...mounts]) {
+  // Newest first: a contender's loop mount can sit inside the --out-fs
+  // mount, which cannot be unmounted (other than lazily) while it does.
+  for (const m of [...mounts].reverse()) {
     try {
       await unmount(m);
     } catch (e) {
@@ -52,7 +54,7 @@ export async function cleanupAll(): Promise<void> {
 function cleanupSync(): void {
   // A child still writing into a mount point would make the unmount busy.
   killActiveChildren();
-  for (const m of mounts) {
+  for (const m of [...mounts].reverse()) {
     const r = spawnSync('umount', [m], { stdio: 'ignore' });
     if (r.status !== 0) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   }

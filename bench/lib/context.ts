@@ -2,6 +2,7 @@
 import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { OutFsKind } from './outfs.js';
 import type { Log } from './runner.js';
 
 /** dist/bench, where this harness was compiled to. */
@@ -29,6 +30,11 @@ export interface BenchContext {
   only: Set<string> | undefined;
   /** Per-process timeout, ms. */
   timeoutMs: number;
+  /**
+   * --out-fs: a fresh filesystem of this kind for copy-out's outputs;
+   * undefined = the outputs go into `work` itself.
+   */
+  outFs: OutFsKind | undefined;
   log: Log;
 }
 

@@ -13,6 +13,12 @@ export interface WorkloadResult {
   title: string;
   /** What went in, e.g. "/usr/include: 8,758 entries, 129 MiB". */
   input: string;
+  /**
+   * The filesystem the outputs were written to, with its type as the kernel
+   * reports it. Optional only for the workloads' own code: run.ts fills it in
+   * for any workload that does not, so every report has it.
+   */
+  outputs?: string;
   /** How the work was timed, specific to this workload. */
   notes: string[];
   contenders: ContenderResult[];
@@ -92,6 +98,7 @@ export function renderTextReport(r: Report): string {
     parts.push('');
     parts.push(`== ${w.id}: ${w.title}`);
     parts.push(`input: ${w.input}`);
+    if (w.outputs !== undefined) parts.push(`outputs on: ${w.outputs}`);
     for (const n of w.notes) parts.push(`note: ${n}`);
     parts.push('');
     parts.push(renderText(contenderTable(w)));
@@ -120,6 +127,7 @@ export function renderMarkdownReport(r: Report): string {
     parts.push(`## ${w.id}: ${w.title}`);
     parts.push('');
     parts.push(`Input: ${w.input}.`);
+    if (w.outputs !== undefined) parts.push(`Outputs on: ${w.outputs}.`);
     for (const n of w.notes) parts.push(`${n}`);
     parts.push('');
     parts.push(renderMarkdown(contenderTable(w)));

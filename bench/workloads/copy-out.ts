@@ -10,6 +10,7 @@ import { cpFloor } from '../contenders/floor.js';
 import { kernelCopyOut } from '../contenders/kernel.js';
 import { wanted, type BenchContext } from '../lib/context.js';
 import { makeImage } from '../lib/image.js';
+import { describePlainOutputs, makeOutFs, outFsSize, type OutFs } from '../lib/outfs.js';
 import type { WorkloadResult } from '../lib/report.js';
 import { computeRatios, runContenders, type ContenderResult } from '../lib/runner.js';
 import { describeStats, treeStats } from '../lib/tree.js';
@@ -23,7 +24,7 @@ import { imageSizeFor } from './sizes.js';
  * close to the floor alone proves nothing: cp -a does more per file than
  * debugfs and can be slower than it on a fast filesystem.)
  */
-function floorWarning(results: ContenderResult[], work: string): string | undefined {
+function floorWarning(results: ContenderResult[], outputs: string, freshFs: boolean): string | undefined {
   const floor = results.find((r) => r.id === 'cp')?.median;
   const native = results.filter((r) => r.id !== 'ext2fs' && r.median !== undefined).map((r) => r.median!);
   if (floor === undefined || native.length < 3) return undefined;
@@ -31,8 +32,10 @@ function floorWarning(results: ContenderResult[], work: string): string | undefi
   if (spread >= 1.5) return undefined;
   return (
     `WARNING: all native contenders and the cp -a floor lie within ${spread.toFixed(2)}x of each other on the output filesystem ` +
-    `(${work}): creating the files there, not the engines, dominates these figures and pulls every ratio towards 1. ` +
-    'Re-run with --work on a faster filesystem (e.g. --work /dev/shm) to compare the engines.'
+    `(${outputs}): creating the files there, not the engines, dominates these figures and pulls every ratio towards 1. ` +
+    (freshFs
+      ? 'Re-run with --work /dev/shm (tmpfs) to take file creation out of the comparison.'
+      : 'Re-run with --out-fs ext4 (an ordinary ext4 of its own, as on a local disk) or --work /dev/shm (tmpfs) to compare the engines.')
   );
 }
 
@@ -41,15 +44,29 @@ export async function copyOut(ctx: BenchContext): Promise<WorkloadResult> {
   const stats = await treeStats(ctx.src);
   const size = imageSizeFor(stats);
   const img = join(ctx.work, 'copy-out-source.img');
-  ctx.log(`copy-out: packing it into a ${size} image with mkfs.ext4 -d (untimed)`);
-  await makeImage(img, size, ctx.src);
+  // The output filesystem before the input image: a failure to make it ends
+  // the run, so it should not wait for the packing.
+  let outFs: OutFs | undefined;
+  if (ctx.outFs !== undefined) {
+    const outSize = outFsSize(stats);
+    ctx.log(`copy-out: making a fresh ${ctx.outFs} filesystem (${outSize} sparse image, loop-mounted) for the outputs`);
+    outFs = await makeOutFs(ctx.work, outSize);
+  }
   try {
+    const outputs = outFs?.description ?? (await describePlainOutputs(ctx.work));
+    ctx.log(`copy-out: outputs on: ${outputs}`);
+    ctx.log(`copy-out: packing it into a ${size} image with mkfs.ext4 -d (untimed)`);
+    await makeImage(img, size, ctx.src);
+    // The contenders put their output folders (and the kernel its mount
+    // point) in `work`; with --out-fs that is the fresh filesystem, while the
+    // input image stays where it was made.
+    const outCtx: BenchContext = outFs === undefined ? ctx : { ...ctx, work: outFs.dir };
     const contenders = [
-      ext4kitCopyOut(ctx, img),
-      debugfsCopyOut(ctx, img),
-      ext2fsCopyOut(ctx, img),
-      kernelCopyOut(ctx, img),
-      cpFloor(ctx),
+      ext4kitCopyOut(outCtx, img),
+      debugfsCopyOut(outCtx, img),
+      ext2fsCopyOut(outCtx, img),
+      kernelCopyOut(outCtx, img),
+      cpFloor(outCtx),
     ].filter((c) => wanted(ctx, c.id));
     const results = await runContenders(contenders, {
       runs: ctx.runs,
@@ -59,13 +76,13 @@ export async function copyOut(ctx: BenchContext): Promise<WorkloadResult> {
         await warmFile(img);
         await warmTree(ctx.src);
       },
-      settleDir: ctx.work,
+      settleDir: outCtx.work,
     });
     const notes = [
       'Each contender runs as its own process and is timed from start to exit; the output folder is not fsynced by any of them.',
       'cp is the floor: the source folder copied with cp -a to the same output filesystem, i.e. the cost of creating the files there.',
     ];
-    const warning = floorWarning(results, ctx.work);
+    const warning = floorWarning(results, outputs, outFs !== undefined);
     if (warning !== undefined) {
       notes.push(warning);
       ctx.log(warning);
@@ -74,6 +91,7 @@ export async function copyOut(ctx: BenchContext): Promise<WorkloadResult> {
       id: 'copy-out',
       title: 'the whole tree of an image copied out to a fresh host folder',
       input: `${ctx.src}: ${describeStats(stats)}; packed once (untimed) into a ${size} image with \`mkfs.ext4 -q -F -d SRC IMG ${size}\``,
+      outputs,
       notes,
       contenders: results,
       ratios: computeRatios(
@@ -88,5 +106,6 @@ export async function copyOut(ctx: BenchContext): Promise<WorkloadResult> {
     };
   } finally {
     await rm(img, { force: true });
+    await outFs?.close();
   }
 }
