@@ -1,22 +1,25 @@
 /**
- * The main thread's side of a copy's host writes: file records and contents
- * are collected into batches (cp-ops.ts), and each full batch is applied by
- * whichever thread is free: a worker thread, or this one.
+ * The main thread's side of a copy's host writes: file records (and, where
+ * the walk had to read them, file contents) are collected into batches
+ * (cp-ops.ts), and each full batch is applied by whichever thread is free:
+ * a worker thread, or this one.
  *
- * Why a second thread: copying a tree out is two kinds of work of about the
- * same size: reading the image (the engine: directories, inodes, extent
- * maps, data) and creating the files on the host (open, write, close:
- * system calls, each cheap, thousands of them). On one thread they add up.
- * Here the walk runs on this thread and hands full batches to the worker;
- * when the worker already has `QUEUED` batches waiting, this thread applies
- * the batch itself instead of waiting, so neither core idles whichever kind
- * of work is the larger on a given machine. At most `POOL` batches exist, so
- * memory stays bounded (a few MiB) however large the tree.
+ * Why a second thread: a tree copy is two kinds of work, the walk (the
+ * engine: directories, inodes, extent maps) and the host side (reading the
+ * contents from the image file, then open, write, close: system calls, each
+ * cheap, tens of thousands of them). Here the walk runs on this thread and
+ * hands full batches to the worker; when the worker already has `QUEUED`
+ * batches waiting, this thread applies the batch itself instead of waiting,
+ * so neither core idles whichever kind of work is the larger on a given
+ * machine. At most `POOL` batches exist, so memory stays bounded (a few MiB)
+ * however large the tree. How much it gains depends on the machine: on a
+ * 2-core VM where the kernel creates files little faster from two threads
+ * than from one, next to nothing (docs/architecture.md).
  *
  * Batches do not depend on each other (cp-ops.ts), except that a file whose
  * pieces span batches is finished by the thread that started it.
  *
- * The worker is started when a tree copy begins (`expectTree`) or when a
+ * The worker is started when a tree copy is coming (`expectTree`) or when a
  * batch fills up, and boots (tens of milliseconds) while this thread goes on
  * alone; a single file or a small tree never waits for it.
  */
