@@ -143,18 +143,12 @@ export class FileReader {
       if (stored > 0) out.push({ start: 0, end: stored });
       return out;
     }
-    const bs = this.fs.blockSize;
-    for (let p = 0; p < size;) {
-      const m = mapBlocksSync(this.fs, inode, Math.floor(p / bs));
-      if (m === undefined) return undefined;
-      const upto = Math.min(size, (m.lblk + m.len) * bs);
-      if (m.state === 'written') {
-        const last = out[out.length - 1];
-        if (last !== undefined && last.end === p) last.end = upto;
-        else out.push({ start: p, end: upto });
-      }
-      p = upto;
-    }
-    return out;
+    const mapped = this.mapRunsSync(inode, 0, size, (p, deviceOffset, len) => {
+      if (deviceOffset < 0) return;
+      const last = out[out.length - 1];
+      if (last !== undefined && last.end === p) last.end = p + len;
+      else out.push({ start: p, end: p + len });
+    });
+    return mapped === undefined ? undefined : out;
   }
 }

@@ -14,9 +14,9 @@
  *
  * Inodes are read through an inode table of its own that keeps none (on a
  * read-only volume; a few otherwise): a tree walk meets each inode once and
- * holds what it needs in the TreeNode, and
- * keeping thousands of them in the volume's inode cache would only give the
- * garbage collector more live objects to move.
+ * holds what it needs in the TreeNode, and keeping thousands of them in the
+ * volume's inode cache would only give the garbage collector more live
+ * objects to move.
  */
 import type { Ext4Inode } from '../inode/ext4-inode.js';
 import { InodeTable } from '../inode/inode-table.js';
@@ -29,7 +29,6 @@ import { rdevOf, statBlocks } from './stats.js';
 import { mountedOf } from './volume.js';
 import { mayHaveXattrs, xattrPairs } from './xattr-ops.js';
 import type { PathLike, Volume } from './types.js';
-
 
 /** What a copy needs to know of an inode, as plain numbers. */
 export interface TreeNode {

@@ -79,6 +79,7 @@ describe('cp reads file data through the replayed journal, not around it', () =>
     expect(fs.readFileSync(join(out, 'g')).equals(await dumped(replayed, '/g'))).toBe(true);
     // Read-only: the image itself is untouched, journal and all.
     expect(fs.readFileSync(img).equals(imageBytes)).toBe(true);
+    await expectFsckClean(replayed);
   });
 });
 
@@ -116,5 +117,6 @@ describe('cp of a file in more pieces than one batch holds', () => {
     const copied = fs.readFileSync(out);
     expect(copied.equals(await dumped(img, '/big'))).toBe(true);
     expect(copied.equals(big)).toBe(true);
+    await expectFsckClean(img);
   });
 });
